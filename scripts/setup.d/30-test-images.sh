@@ -1,0 +1,62 @@
+# The images the engine's tests deploy, built FROM scratch (nothing can be pulled) and pushed to
+# the local registry (20-registry.sh):
+# - $BLUEGREEN_TEST_REGISTRY/bga-testsvc:v1..v3 and :demo: the static test service (testsvc/),
+#   VERSION baked in, faults selected by env at run time (see testsvc/main.rs);
+# - $BLUEGREEN_TEST_REGISTRY/bga-haproxy:test: Debian's haproxy and its libraries in the
+#   official image's layout (haproxy at /usr/local/sbin, config in /usr/local/etc/haproxy),
+#   running as a non-root user by default. Exported as BLUEGREEN_TEST_PROXY_IMAGE.
+# Idempotent: rebuilds only when testsvc/main.rs, this file or the haproxy binary changed.
+: "${BLUEGREEN_TEST_REGISTRY:?run scripts/test (20-registry.sh exports BLUEGREEN_TEST_REGISTRY)}"
+: "${BLUEGREEN_TEST_STATE:?run scripts/test (it exports BLUEGREEN_TEST_STATE)}"
+export BLUEGREEN_TEST_IMAGE_REPO="$BLUEGREEN_TEST_REGISTRY/bga-testsvc"
+export BLUEGREEN_TEST_PROXY_IMAGE="$BLUEGREEN_TEST_REGISTRY/bga-haproxy:test"
+
+bga_images_build() {
+  local root dir stamp want
+  root="$(pwd)"
+  dir="$BLUEGREEN_TEST_STATE/images"
+  mkdir -p "$dir"
+  stamp="$dir/stamp"
+  want="$(cat testsvc/main.rs scripts/setup.d/30-test-images.sh scripts/lib/scratch-image.sh /usr/sbin/haproxy | sha256sum | cut -c1-16)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \
+    && curl -fsS -o /dev/null "http://$BLUEGREEN_TEST_REGISTRY/v2/bga-testsvc/manifests/v1" \
+    && docker image inspect "$BLUEGREEN_TEST_PROXY_IMAGE" >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v haproxy >/dev/null || { echo "haproxy not found: apt-get install haproxy" >&2; return 1; }
+  rustc -O -C target-feature=+crt-static --edition 2021 -o "$dir/testsvc" "$root/testsvc/main.rs" || return 1
+  # shellcheck source=/dev/null
+  source scripts/lib/scratch-image.sh
+  local v
+  for v in v1 v2 v3 demo; do
+    scratch_image "$BLUEGREEN_TEST_IMAGE_REPO:$v" "$dir/ctx-testsvc" \
+      "ENV VERSION=$v PORT=8080
+USER 65534:65534
+ENTRYPOINT [\"/testsvc\"]" -- "$dir/testsvc:/testsvc" || return 1
+    docker push -q "$BLUEGREEN_TEST_IMAGE_REPO:$v" >/dev/null || return 1
+  done
+  mkdir -p "$dir/haproxy-etc"
+  cat >"$dir/haproxy-etc/haproxy.cfg" <<'CFG'
+global
+  log stdout format raw local0
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend default
+  bind :8080
+  http-request return status 200 content-type text/plain string "haproxy test image\n"
+CFG
+  scratch_image "$BLUEGREEN_TEST_PROXY_IMAGE" "$dir/ctx-haproxy" \
+    'USER 65534:65534
+STOPSIGNAL SIGUSR1
+ENTRYPOINT []
+CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -- \
+    /usr/sbin/haproxy:/usr/local/sbin/haproxy \
+    "$dir/haproxy-etc/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg" || return 1
+  docker push -q "$BLUEGREEN_TEST_PROXY_IMAGE" >/dev/null || return 1
+  echo "$want" >"$stamp"
+}
+bga_images_build || { echo "building the test images failed" >&2; exit 1; }

@@ -1,0 +1,188 @@
+//! Command-line arguments that describe what to deploy (the same on every transport).
+
+use super::protocol::{DeploySpec, EnvVar};
+use crate::exit::UsageError;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The official HAProxy image (LTS line); any image with its layout works.
+pub const DEFAULT_PROXY_IMAGE: &str = "haproxy:3.2";
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// App name: containers are <app>-blue, <app>-green and <app>-proxy.
+    #[arg(long)]
+    pub app: String,
+    /// Image to deploy (a tag, or repo@sha256:... after verify-image).
+    #[arg(long)]
+    pub image: String,
+    /// Port the proxy publishes on the host.
+    #[arg(long)]
+    pub public_port: u16,
+    /// Port the app listens on inside its container.
+    #[arg(long)]
+    pub container_port: u16,
+    /// HTTP path that answers 2xx when the app is ready.
+    #[arg(long, default_value = "/health")]
+    pub health_path: String,
+    /// How long the new version may take to become healthy.
+    #[arg(long, default_value = "60s", value_parser = parse_duration_arg)]
+    pub health_timeout: Duration,
+    /// How long the new version is watched after the switch; a failure switches back.
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    pub verify_window: Duration,
+    /// How long the prior version keeps running warm after the switch (instant rollback).
+    #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+    pub keep_warm: Duration,
+    /// How long in-flight requests to the old version may take to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    pub drain: Duration,
+    /// Environment variable for the app, K=V (repeatable). Not for secrets.
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// File of K=V lines for the app's environment.
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// SSM Parameter Store path read on the host into the app's environment (secrets).
+    #[arg(long)]
+    pub env_from_ssm: Option<String>,
+    /// Proxy image (HAProxy layout: haproxy on PATH, config at /usr/local/etc/haproxy/haproxy.cfg).
+    #[arg(long, default_value = DEFAULT_PROXY_IMAGE)]
+    pub proxy_image: String,
+    /// Address the proxy binds the public port to (127.0.0.1 keeps it off the network).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub public_address: String,
+    /// Extra line for the proxy's backend section (repeatable), e.g. "timeout server 120s";
+    /// checked with haproxy -c before it is applied.
+    #[arg(long = "proxy-line", value_name = "LINE")]
+    pub proxy_lines: Vec<String>,
+}
+
+/// Parses durations such as `30s`, `2m`, `500ms` or a bare number of seconds.
+pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    crate::gha::inputs::parse_duration("duration", s).map_err(|e| {
+        format!(
+            "{:?} is not a duration: expected e.g. 30s, 2m or 500ms ({})",
+            s, e.problem
+        )
+    })
+}
+
+impl DeployArgs {
+    /// Turns the flags into a validated request spec.
+    /// The env file's variables come first, so `--env` overrides them.
+    pub fn to_spec(&self, deploy_id: &str) -> anyhow::Result<DeploySpec> {
+        let mut env = match &self.env_file {
+            Some(path) => read_env_file(path)?,
+            None => vec![],
+        };
+        for kv in &self.env {
+            let (name, value) = kv
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("--env {kv:?}: expected NAME=VALUE")))?;
+            env.retain(|v| v.name != name);
+            env.push(EnvVar {
+                name: name.to_string(),
+                value: value.to_string(),
+            });
+        }
+        Ok(DeploySpec {
+            app: self.app.clone(),
+            image: self.image.clone(),
+            public_port: self.public_port,
+            container_port: self.container_port,
+            health_path: self.health_path.clone(),
+            health_timeout_ms: self.health_timeout.as_millis() as u64,
+            verify_window_ms: self.verify_window.as_millis() as u64,
+            keep_warm_ms: self.keep_warm.as_millis() as u64,
+            drain_ms: self.drain.as_millis() as u64,
+            env,
+            env_from_ssm: self.env_from_ssm.clone(),
+            proxy_image: self.proxy_image.clone(),
+            deploy_id: deploy_id.to_string(),
+            public_address: Some(self.public_address.clone()),
+            proxy_lines: self.proxy_lines.clone(),
+        })
+    }
+}
+
+/// `--env-file`: `NAME=VALUE` lines; blank lines and `#` comments are skipped, values are
+/// taken literally (no quotes, no expansion: nothing here goes through a shell).
+fn read_env_file(path: &std::path::Path) -> anyhow::Result<Vec<EnvVar>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UsageError(format!(
+            "--env-file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    parse_env_lines(&text).map_err(|bad| {
+        UsageError(format!(
+            "--env-file {}:{}: expected NAME=VALUE, found {:?}",
+            path.display(),
+            bad.line,
+            bad.text
+        ))
+        .into()
+    })
+}
+
+/// A line of an env list that is not `NAME=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEnvLine {
+    /// 1-based.
+    pub line: usize,
+    pub text: String,
+}
+
+/// `NAME=VALUE` lines (an env file, or the action's `env` input): blank lines and `#` comments
+/// skipped, leading blanks and a trailing CR dropped, the value taken literally, a later
+/// definition of a name replacing an earlier one. Names are checked by
+/// [`super::validate::env_name`].
+pub fn parse_env_lines(text: &str) -> Result<Vec<EnvVar>, BadEnvLine> {
+    let mut vars: Vec<EnvVar> = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim_start().trim_end_matches('\r');
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.split_once('=').ok_or_else(|| BadEnvLine {
+            line: n + 1,
+            text: line.to_string(),
+        })?;
+        vars.retain(|v| v.name != name);
+        vars.push(EnvVar {
+            name: name.to_string(),
+            value: value.to_string(),
+        });
+    }
+    Ok(vars)
+}
+
+/// `bluegreen agent`: the host side, as started by SSM Run Command.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// The request, as base64 of its JSON.
+    #[arg(long)]
+    pub request: String,
+}
+
+/// `bluegreen agent --request <base64 JSON>`: runs the request on this host and prints the
+/// one marked reply line; the exit code is the outcome's. Errors that end the agent early
+/// print no reply line, and the transport reports the exit code and stderr instead.
+pub async fn run_agent(args: AgentArgs) -> anyhow::Result<crate::exit::ExitCode> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(args.request.trim())
+        .map_err(|e| {
+            UsageError(format!(
+                "--request: expected base64 of a JSON request ({e})"
+            ))
+        })?;
+    let request: super::AgentRequest = serde_json::from_slice(&raw)
+        .map_err(|e| UsageError(format!("--request: not a valid agent request ({e})")))?;
+    let events = crate::report::EventLog::new();
+    let reply = super::handle(request, &events).await?;
+    println!("{}", reply.to_marked_line()?);
+    Ok(reply.outcome.exit_code())
+}

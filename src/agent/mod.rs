@@ -1,0 +1,221 @@
+//! The host agent: the blue-green engine on one Docker host (bollard).
+//!
+//! Run in-process by the `local` transport, or as `bluegreen agent` in a container started by
+//! SSM Run Command on an EC2 instance. Either way it takes one [`AgentRequest`] and returns one
+//! [`AgentReply`].
+//!
+//! A deploy reads like the runbook (see [`deploy`]): lock, read state, recover, pull, start the
+//! idle color, health gate, switch, verify, watch, drain, keep warm. Each step is a module.
+
+pub mod cli;
+pub mod deploy;
+pub mod drain;
+pub mod health;
+pub mod http;
+pub mod lock;
+pub mod protocol;
+pub mod proxy;
+pub mod pull;
+pub mod recover;
+pub mod render;
+pub mod rollback;
+pub mod secrets;
+pub mod start;
+pub mod state;
+pub mod status;
+pub mod switch;
+pub mod validate;
+pub mod verify;
+
+pub use protocol::{AgentReply, AgentRequest, AppState, Color, ColorState, DeploySpec, Outcome};
+
+use crate::report::{EventLog, Scope};
+use anyhow::Context;
+use bollard::query_parameters::LogsOptions;
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the agent keeps each app's proxy config, admin socket and lock, unless
+/// `BLUEGREEN_STATE_DIR` says otherwise. The agent container mounts it at the same path.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/bluegreen";
+
+/// How long a second deploy of the same app waits for the lock before it is refused
+/// (`BLUEGREEN_LOCK_WAIT` overrides it, e.g. `2m` for CI jobs that queue).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Colors and proxy survive a daemon or host restart; a restart during the health gate or the
+/// verify window counts as a failure (see health.rs).
+pub fn restart_unless_stopped() -> Option<bollard::models::RestartPolicy> {
+    Some(bollard::models::RestartPolicy {
+        name: Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED),
+        maximum_retry_count: None,
+    })
+}
+
+/// Host-level settings: not part of a request, because they belong to the host.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub state_dir: PathBuf,
+    pub lock_wait: Duration,
+    /// Name of this host in replies and event scopes.
+    pub host_name: String,
+}
+
+impl AgentConfig {
+    /// From `BLUEGREEN_STATE_DIR`, `BLUEGREEN_LOCK_WAIT` and `BLUEGREEN_HOST_NAME`.
+    pub fn from_env() -> anyhow::Result<AgentConfig> {
+        let lock_wait = match std::env::var("BLUEGREEN_LOCK_WAIT") {
+            Ok(v) => cli::parse_duration_arg(&v)
+                .map_err(|e| crate::exit::UsageError(format!("BLUEGREEN_LOCK_WAIT: {e}")))?,
+            Err(_) => DEFAULT_LOCK_WAIT,
+        };
+        Ok(AgentConfig {
+            state_dir: std::env::var_os("BLUEGREEN_STATE_DIR")
+                .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from),
+            lock_wait,
+            host_name: std::env::var("BLUEGREEN_HOST_NAME").unwrap_or_else(|_| "local".into()),
+        })
+    }
+}
+
+/// One host's Docker daemon and state directory, and where events go.
+pub struct Host {
+    pub docker: Docker,
+    pub config: AgentConfig,
+    pub events: EventLog,
+    pub scope: Scope,
+}
+
+impl Host {
+    /// Creates a container under a fixed name (the names are the state: `<app>-blue`, ...).
+    pub async fn create_named(
+        &self,
+        name: &str,
+        body: bollard::models::ContainerCreateBody,
+    ) -> Result<(), bollard::errors::Error> {
+        let options = bollard::query_parameters::CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map(|_| ())
+    }
+
+    pub fn connect(config: AgentConfig, events: &EventLog) -> anyhow::Result<Host> {
+        let docker = Docker::connect_with_local_defaults()
+            .context("cannot connect to the Docker daemon (DOCKER_HOST or /var/run/docker.sock)")?;
+        Ok(Host {
+            docker,
+            scope: Scope::Host(config.host_name.clone()),
+            config,
+            events: events.clone(),
+        })
+    }
+
+    pub fn app_dir(&self, app: &str) -> PathBuf {
+        self.config.state_dir.join("apps").join(app)
+    }
+
+    pub fn config_path(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join("haproxy.cfg")
+    }
+
+    pub fn socket_path(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join("admin.sock")
+    }
+
+    pub fn lock_path(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join("lock")
+    }
+
+    /// Creates the app's state directory (mode 0700: the admin socket lives there).
+    pub fn ensure_app_dir(&self, app: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.app_dir(app);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+        set_private(&dir)?;
+        Ok(dir)
+    }
+
+    /// The last `lines` log lines of a container (stdout and stderr), for failure replies.
+    pub async fn log_tail(&self, container: &str, lines: usize) -> Vec<String> {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut out = Vec::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            for line in chunk.to_string().lines() {
+                // Bounded: the reply travels through SSM's 24,000-character stdout.
+                out.push(line.chars().take(300).collect());
+            }
+        }
+        let skip = out.len().saturating_sub(lines);
+        out.split_off(skip)
+    }
+}
+
+fn set_private(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot set the mode of {}", dir.display()))
+}
+
+/// Handles one request on this host's Docker daemon, with settings from the environment.
+pub async fn handle(request: AgentRequest, events: &EventLog) -> anyhow::Result<AgentReply> {
+    handle_with(request, events, AgentConfig::from_env()?).await
+}
+
+/// Handles one request with explicit host settings.
+pub async fn handle_with(
+    request: AgentRequest,
+    events: &EventLog,
+    config: AgentConfig,
+) -> anyhow::Result<AgentReply> {
+    // Validation comes before any Docker call.
+    match &request {
+        AgentRequest::Deploy(spec) => validate::deploy_spec(spec)?,
+        AgentRequest::Rollback { app } => validate::app_name(app)?,
+        AgentRequest::Status { app: Some(app) } => validate::app_name(app)?,
+        AgentRequest::Status { app: None } => {}
+    }
+    let host = Host::connect(config, events)?;
+    match request {
+        AgentRequest::Deploy(spec) => deploy::deploy(&host, &spec).await,
+        AgentRequest::Rollback { app } => rollback::rollback(&host, &app).await,
+        AgentRequest::Status { app } => status::status(&host, app.as_deref()).await,
+    }
+}
+
+/// A reply with this host's name and the events recorded so far.
+pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String) -> AgentReply {
+    AgentReply {
+        host: host.config.host_name.clone(),
+        action: action.to_string(),
+        outcome,
+        message,
+        first_deployment: false,
+        before: None,
+        apps: vec![],
+        events: host.events.snapshot(),
+        log_tail: vec![],
+    }
+}
+
+/// Crash tests stop the agent at a chosen step: with `BLUEGREEN_FAULT_PAUSE_AFTER=<step>` the
+/// agent prints `paused after <step>` on stderr and waits to be killed. Unset in production.
+pub(crate) async fn pause_point(step: &str) {
+    if std::env::var("BLUEGREEN_FAULT_PAUSE_AFTER").as_deref() == Ok(step) {
+        eprintln!("bluegreen: paused after {step}");
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+}

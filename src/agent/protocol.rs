@@ -1,0 +1,270 @@
+//! The host agent's request and reply: the contract between the fleet (local or SSM transport)
+//! and the engine on each host. Fields may be added; renaming one breaks mixed-version fleets.
+//!
+//! Over SSM the request travels as one base64 argument and the reply comes back as one line
+//! on stdout starting with [`REPLY_MARKER`] (SSM truncates stdout at 24,000 characters, so the
+//! reply stays small: events and a short log tail, never full logs).
+
+use crate::report::Event;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Prefix of the one stdout line that carries the agent's JSON reply.
+pub const REPLY_MARKER: &str = "@@bluegreen-reply@@ ";
+
+/// The two colors of a blue-green pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Color {
+    Blue,
+    Green,
+}
+
+impl Color {
+    pub fn other(self) -> Color {
+        match self {
+            Color::Blue => Color::Green,
+            Color::Green => Color::Blue,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Color::Blue => "blue",
+            Color::Green => "green",
+        }
+    }
+}
+
+impl fmt::Display for Color {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One plain environment variable for the app container. Not for secrets: those come from
+/// SSM Parameter Store on the host (`env_from_ssm`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+/// What to deploy on one host. Durations are milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploySpec {
+    pub app: String,
+    /// An image reference; after verify-image, `repo@sha256:...`.
+    pub image: String,
+    pub public_port: u16,
+    pub container_port: u16,
+    pub health_path: String,
+    pub health_timeout_ms: u64,
+    pub verify_window_ms: u64,
+    pub keep_warm_ms: u64,
+    pub drain_ms: u64,
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    /// SSM Parameter Store path whose parameters become env vars, read on the host.
+    #[serde(default)]
+    pub env_from_ssm: Option<String>,
+    pub proxy_image: String,
+    /// Identifies this deploy across hosts, in container labels and reports.
+    pub deploy_id: String,
+    /// Address the proxy listens on; `None` means every interface (`0.0.0.0`).
+    #[serde(default)]
+    pub public_address: Option<String>,
+    /// Extra lines for the proxy's backend section, checked with `haproxy -c` before use.
+    #[serde(default)]
+    pub proxy_lines: Vec<String>,
+}
+
+impl DeploySpec {
+    /// The address the proxy binds the public port to.
+    pub fn public_address(&self) -> &str {
+        self.public_address.as_deref().unwrap_or("0.0.0.0")
+    }
+}
+
+/// What the fleet asks a host agent to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+// One request per action: its size does not matter, and boxing would change the contract.
+#[allow(clippy::large_enum_variant)]
+pub enum AgentRequest {
+    Deploy(DeploySpec),
+    Rollback { app: String },
+    Status { app: Option<String> },
+}
+
+impl AgentRequest {
+    pub fn action(&self) -> &'static str {
+        match self {
+            AgentRequest::Deploy(_) => "deploy",
+            AgentRequest::Rollback { .. } => "rollback",
+            AgentRequest::Status { .. } => "status",
+        }
+    }
+}
+
+/// How a host's action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The new version serves; the prior one (if any) is kept as the rollback target.
+    Deployed,
+    /// A rollback switched traffic to the prior version.
+    RolledBack,
+    /// The new version failed after the switch (verify window) and traffic went back.
+    AutoRolledBack,
+    /// Failed before any traffic moved: the old version keeps serving, nothing lost.
+    Failed,
+    /// `rollback` with no prior version: nothing changed.
+    NothingToRollBack,
+    /// Another deploy of the same app holds the lock.
+    Locked,
+    /// A status query.
+    Status,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome (see `docs/exit-codes.md`).
+    pub fn exit_code(self) -> crate::exit::ExitCode {
+        use crate::exit::ExitCode;
+        match self {
+            Outcome::Deployed | Outcome::RolledBack | Outcome::Status => ExitCode::Ok,
+            Outcome::AutoRolledBack | Outcome::Failed => ExitCode::Failed,
+            Outcome::NothingToRollBack => ExitCode::NothingToRollBack,
+            Outcome::Locked => ExitCode::Locked,
+        }
+    }
+
+    pub fn is_success(self) -> bool {
+        self.exit_code() == crate::exit::ExitCode::Ok
+    }
+}
+
+/// Health as last observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    Stopped,
+    Unknown,
+}
+
+/// One color's container as found on the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColorState {
+    pub color: Color,
+    pub image: String,
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub deploy_id: Option<String>,
+    /// When this version started serving (live) or was created (prior).
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    pub running: bool,
+    pub health: Health,
+    /// For a prior running warm: when the agent stops it (it stays as the rollback target).
+    #[serde(default)]
+    pub warm_until: Option<DateTime<Utc>>,
+}
+
+/// One app on one host: what serves, and what a rollback would go back to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppState {
+    pub app: String,
+    #[serde(default)]
+    pub public_port: Option<u16>,
+    /// The color the proxy sends traffic to; `None` before the first deployment.
+    pub live: Option<ColorState>,
+    /// The prior version kept for rollback (running warm or stopped); `None` means there is
+    /// nothing to roll back to (the "rollback check for prior green").
+    pub rollback_target: Option<ColorState>,
+}
+
+/// The agent's one reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentReply {
+    /// Host name or instance id the agent ran on.
+    pub host: String,
+    pub action: String,
+    pub outcome: Outcome,
+    /// One sentence for humans: what happened and, on failure, what to do next.
+    pub message: String,
+    /// True when this deploy created the pair (no prior version existed).
+    #[serde(default)]
+    pub first_deployment: bool,
+    /// State before the action (deploy/rollback), for the report's before/after table.
+    #[serde(default)]
+    pub before: Option<AppState>,
+    /// State after the action; for `status`, every app asked about.
+    #[serde(default)]
+    pub apps: Vec<AppState>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+    /// The last log lines of a container that failed, bounded in size.
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+}
+
+impl AgentReply {
+    /// The stdout line carrying this reply.
+    pub fn to_marked_line(&self) -> anyhow::Result<String> {
+        Ok(format!("{REPLY_MARKER}{}", serde_json::to_string(self)?))
+    }
+
+    /// Finds the reply in an agent's stdout (the last marked line wins).
+    pub fn from_stdout(stdout: &str) -> anyhow::Result<AgentReply> {
+        let line = stdout
+            .lines()
+            .rev()
+            .find_map(|l| l.trim_end_matches('\r').strip_prefix(REPLY_MARKER))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the agent's output has no reply line (a line starting with {REPLY_MARKER:?}); \
+                     the agent may have crashed or its output was truncated"
+                )
+            })?;
+        serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("the agent's reply line is not valid JSON: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_is_tagged_by_action() {
+        let r = AgentRequest::Rollback { app: "shop".into() };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, r#"{"action":"rollback","app":"shop"}"#);
+        assert_eq!(serde_json::from_str::<AgentRequest>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn reply_is_found_in_noisy_stdout() {
+        let reply = AgentReply {
+            host: "i-1".into(),
+            action: "status".into(),
+            outcome: Outcome::Status,
+            message: "ok".into(),
+            first_deployment: false,
+            before: None,
+            apps: vec![],
+            events: vec![],
+            log_tail: vec![],
+        };
+        let out = format!(
+            "pulling...\n{}\r\ntrailing\n",
+            reply.to_marked_line().unwrap()
+        );
+        assert_eq!(AgentReply::from_stdout(&out).unwrap(), reply);
+        assert!(AgentReply::from_stdout("no reply here").is_err());
+    }
+}

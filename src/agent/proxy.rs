@@ -1,0 +1,398 @@
+//! The HAProxy proxy of an app: its config file, the config check, its container, and the
+//! runtime API on the admin socket.
+//!
+//! The app's state directory `<state>/apps/<app>/` is mounted at `/usr/local/etc/haproxy` in the
+//! proxy container (the official image's config directory), so the config file, the admin
+//! socket and the lock are all in one place that both the agent and HAProxy see. The config is
+//! replaced by rename (atomic), which a directory mount propagates and a file mount would not.
+
+use super::protocol::Color;
+use super::state::{self, Marker, ProxySlot};
+use super::Host;
+use anyhow::{bail, Context};
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{LogsOptions, RemoveContainerOptions};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// The config directory of the official HAProxy image.
+pub const CONFIG_DIR: &str = "/usr/local/etc/haproxy";
+/// The backend holding both colors.
+pub const BACKEND: &str = "app";
+/// The response header naming the color that served.
+pub const COLOR_HEADER: &str = "x-bluegreen-color";
+
+/// Where the proxy listens and where the colors are.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub public_address: String,
+    pub public_port: u16,
+    /// Extra lines for the backend section (`--proxy-line`), checked like the rest.
+    pub extra_lines: Vec<String>,
+}
+
+/// The config body (everything after the state comment) with `live` enabled.
+pub fn render_body(layout: &Layout, live: Color) -> String {
+    let server = |color: Color| {
+        let disabled = if color == live { "" } else { " disabled" };
+        format!(
+            "  server {color} 127.0.0.1:{}{disabled}\n",
+            state::color_port(layout.public_port, color)
+        )
+    };
+    let extra: String = layout
+        .extra_lines
+        .iter()
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    format!(
+        "# Managed by bluegreen: rewritten before every switch; the switch itself goes through\n\
+         # the runtime API on admin.sock, so HAProxy never restarts.\n\
+         global\n\
+         \x20 stats socket {CONFIG_DIR}/admin.sock mode 600 level admin\n\
+         \x20 stats timeout 30s\n\
+         \x20 maxconn 4000\n\
+         defaults\n\
+         \x20 mode http\n\
+         \x20 option redispatch\n\
+         \x20 retries 3\n\
+         \x20 timeout connect 2s\n\
+         \x20 timeout client 60s\n\
+         \x20 timeout server 60s\n\
+         \x20 timeout http-keep-alive 60s\n\
+         frontend public\n\
+         \x20 bind {addr}:{port}\n\
+         \x20 default_backend {BACKEND}\n\
+         backend {BACKEND}\n\
+         \x20 http-response set-header X-Bluegreen-Color %[srv_name]\n\
+         {extra}{blue}{green}",
+        addr = layout.public_address,
+        port = layout.public_port,
+        blue = server(Color::Blue),
+        green = server(Color::Green),
+    )
+}
+
+/// Writes the candidate config next to the live one (`haproxy.cfg.next`) and checks it with
+/// `haproxy -c` in the proxy image. Nothing is applied here.
+pub async fn stage_and_check(
+    host: &Host,
+    app: &str,
+    proxy_image: &str,
+    proxy: Option<&ProxySlot>,
+    body: &str,
+) -> anyhow::Result<()> {
+    let next = host.app_dir(app).join("haproxy.cfg.next");
+    std::fs::write(&next, body).with_context(|| format!("cannot write {}", next.display()))?;
+    let cmd = vec![
+        "haproxy".to_string(),
+        "-c".to_string(),
+        "-q".to_string(),
+        "-f".to_string(),
+        format!("{CONFIG_DIR}/haproxy.cfg.next"),
+    ];
+    let (code, output) = match proxy.filter(|p| p.running) {
+        Some(p) => exec(host, &p.name, cmd).await?,
+        None => run_once(host, app, proxy_image, cmd).await?,
+    };
+    if code != 0 {
+        let _ = std::fs::remove_file(&next);
+        bail!(
+            "the new proxy config is invalid (haproxy -c exited {code}); it was not applied: {}",
+            output.trim()
+        );
+    }
+    Ok(())
+}
+
+/// Makes the staged config the live one: the state comment plus the checked body, written to a
+/// temporary file and renamed over `haproxy.cfg`.
+pub fn commit(host: &Host, app: &str, marker: &Marker, body: &str) -> anyhow::Result<()> {
+    let dir = host.app_dir(app);
+    let tmp = dir.join("haproxy.cfg.tmp");
+    let text = format!("{}\n{body}", marker.to_line());
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let file = std::fs::File::open(&tmp)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, host.config_path(app))
+        .with_context(|| format!("cannot replace the proxy config in {}", dir.display()))?;
+    let _ = std::fs::remove_file(dir.join("haproxy.cfg.next"));
+    Ok(())
+}
+
+/// Creates and starts `<app>-proxy` if it is missing, or starts it if it is stopped, then
+/// waits until the admin socket answers.
+pub async fn ensure_running(
+    host: &Host,
+    app: &str,
+    proxy_image: &str,
+    layout: &Layout,
+    existing: Option<&ProxySlot>,
+) -> anyhow::Result<()> {
+    let name = state::proxy_name(app);
+    match existing {
+        Some(p) if p.running => return Ok(()),
+        Some(_) => {}
+        None => create(host, app, &name, proxy_image, layout).await?,
+    }
+    host.docker
+        .start_container(&name, None)
+        .await
+        .with_context(|| format!("cannot start the proxy container {name}"))?;
+    wait_for_socket(host, app, Duration::from_secs(10)).await
+}
+
+async fn create(
+    host: &Host,
+    app: &str,
+    name: &str,
+    image: &str,
+    layout: &Layout,
+) -> anyhow::Result<()> {
+    let dir = host.app_dir(app);
+    let labels = HashMap::from([
+        (state::LABEL_APP.to_string(), app.to_string()),
+        (state::LABEL_ROLE.to_string(), "proxy".to_string()),
+        (
+            state::LABEL_PUBLIC_PORT.to_string(),
+            layout.public_port.to_string(),
+        ),
+        (
+            state::LABEL_PUBLIC_ADDRESS.to_string(),
+            layout.public_address.clone(),
+        ),
+    ]);
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec![
+            "haproxy".into(),
+            "-W".into(),
+            "-db".into(),
+            "-f".into(),
+            format!("{CONFIG_DIR}/haproxy.cfg"),
+        ]),
+        // HAProxy runs as the owner of the state directory, whatever user the image declares,
+        // so it can create its admin socket there and the agent can use it.
+        user: Some(owner_of(&dir)?),
+        labels: Some(labels),
+        host_config: Some(HostConfig {
+            // Host networking: the proxy reaches the colors on loopback and publishes the
+            // public port without a userland proxy in between.
+            network_mode: Some("host".into()),
+            binds: Some(vec![format!("{}:{CONFIG_DIR}", dir.display())]),
+            restart_policy: super::restart_unless_stopped(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    host.create_named(name, body)
+        .await
+        .with_context(|| format!("cannot create the proxy container {name} from {image}"))?;
+    Ok(())
+}
+
+fn owner_of(dir: &std::path::Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
+    Ok(format!("{}:{}", meta.uid(), meta.gid()))
+}
+
+async fn wait_for_socket(host: &Host, app: &str, timeout: Duration) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match runtime(host, app, "show info").await {
+            Ok(_) => return Ok(()),
+            Err(_)
+                if super::health::not_running(host, &state::proxy_name(app))
+                    .await?
+                    .is_some() =>
+            {
+                let logs = host.log_tail(&state::proxy_name(app), 5).await;
+                bail!(
+                    "the proxy {} exited at start; its last log lines: {}",
+                    state::proxy_name(app),
+                    logs.join(" | ")
+                )
+            }
+            Err(e) if started.elapsed() > timeout => {
+                let logs = host.log_tail(&state::proxy_name(app), 10).await;
+                bail!(
+                    "the proxy did not open its admin socket within {} s ({e:#}); its last log lines: {}",
+                    timeout.as_secs(),
+                    logs.join(" | ")
+                )
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+}
+
+/// Sends one line of runtime API commands and returns the answer. HAProxy answers nothing
+/// to a successful `set server`, so any text back from one is an error.
+pub async fn runtime(host: &Host, app: &str, command: &str) -> anyhow::Result<String> {
+    let path = host.socket_path(app);
+    let mut stream = UnixStream::connect(&path).await.with_context(|| {
+        format!(
+            "cannot connect to the proxy's admin socket {}",
+            path.display()
+        )
+    })?;
+    stream.write_all(format!("{command}\n").as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer))
+        .await
+        .context("the proxy's admin socket did not answer within 5 s")??;
+    Ok(answer)
+}
+
+/// Routes new requests to `live` and lets the other color drain: one runtime API line, so
+/// both changes land together. No process restarts; keep-alive connections stay open.
+pub async fn route_to(host: &Host, app: &str, live: Color) -> anyhow::Result<()> {
+    let old = live.other();
+    let answer = runtime(
+        host,
+        app,
+        &format!("set server {BACKEND}/{live} state ready; set server {BACKEND}/{old} state drain"),
+    )
+    .await?;
+    if !answer.trim().is_empty() {
+        bail!("the proxy refused the switch to {live}: {}", answer.trim());
+    }
+    Ok(())
+}
+
+/// Takes a drained color out of the backend (what the config's `disabled` says).
+pub async fn retire(host: &Host, app: &str, color: Color) -> anyhow::Result<()> {
+    let answer = runtime(
+        host,
+        app,
+        &format!("set server {BACKEND}/{color} state maint"),
+    )
+    .await?;
+    if !answer.trim().is_empty() {
+        bail!("the proxy refused to retire {color}: {}", answer.trim());
+    }
+    Ok(())
+}
+
+/// Requests in flight on a color's server (`scur` of `show stat`).
+pub async fn sessions(host: &Host, app: &str, color: Color) -> anyhow::Result<u64> {
+    let csv = runtime(host, app, "show stat -1 4 -1").await?;
+    csv.lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.len() > 4 && f[0] == BACKEND && f[1] == color.as_str())
+        .and_then(|f| f[4].parse().ok())
+        .with_context(|| format!("the proxy's stats have no server {BACKEND}/{color}"))
+}
+
+/// Runs a command in a running container; returns its exit code and output.
+async fn exec(host: &Host, container: &str, cmd: Vec<String>) -> anyhow::Result<(i64, String)> {
+    let created = host
+        .docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot run haproxy -c in {container}"))?;
+    let mut output = String::new();
+    if let StartExecResults::Attached {
+        output: mut stream, ..
+    } = host.docker.start_exec(&created.id, None).await?
+    {
+        while let Some(chunk) = stream.next().await {
+            output.push_str(&chunk?.to_string());
+        }
+    }
+    let inspect = host.docker.inspect_exec(&created.id).await?;
+    Ok((inspect.exit_code.unwrap_or(-1), output))
+}
+
+/// Runs a command in a one-off container of the proxy image (before the proxy exists).
+async fn run_once(
+    host: &Host,
+    app: &str,
+    image: &str,
+    cmd: Vec<String>,
+) -> anyhow::Result<(i64, String)> {
+    let name = format!("{}-check", state::proxy_name(app));
+    let rm = RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    let _ = host.docker.remove_container(&name, Some(rm.clone())).await;
+    let dir = host.app_dir(app);
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(cmd),
+        user: Some(owner_of(&dir)?),
+        labels: Some(HashMap::from([
+            (state::LABEL_APP.to_string(), app.to_string()),
+            (state::LABEL_ROLE.to_string(), "check".to_string()),
+        ])),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".into()),
+            binds: Some(vec![format!("{}:{CONFIG_DIR}", dir.display())]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    host.create_named(&name, body)
+        .await
+        .with_context(|| format!("cannot create {name} from the proxy image {image}"))?;
+    let result = async {
+        host.docker.start_container(&name, None).await?;
+        let mut wait = host.docker.wait_container(&name, None);
+        let code = match wait.next().await {
+            Some(Ok(r)) => r.status_code,
+            // A non-zero exit arrives as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(e.into()),
+            None => -1,
+        };
+        let mut logs = host.docker.logs(
+            &name,
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        );
+        let mut output = String::new();
+        while let Some(chunk) = logs.next().await {
+            output.push_str(&chunk?.to_string());
+        }
+        anyhow::Ok((code, output))
+    }
+    .await;
+    let _ = host.docker.remove_container(&name, Some(rm)).await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_live_color_is_enabled() {
+        let layout = Layout {
+            public_address: "127.0.0.1".into(),
+            public_port: 18100,
+            extra_lines: vec!["timeout server 5s".into()],
+        };
+        let body = render_body(&layout, Color::Green);
+        assert!(body.contains("  server green 127.0.0.1:18102\n"));
+        assert!(body.contains("  server blue 127.0.0.1:18101 disabled\n"));
+        assert!(body.contains("bind 127.0.0.1:18100"));
+        assert!(body.contains("  timeout server 5s\n"));
+    }
+}

@@ -1,0 +1,120 @@
+//! Human output of an agent reply: the outcome, the timed steps, the state table, and the
+//! failed container's last log lines.
+
+use super::protocol::{AgentReply, AppState, ColorState, Health};
+use std::fmt::Write;
+
+/// The whole reply as text for a terminal or a CI log.
+pub fn reply(r: &AgentReply) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {}: {}", r.host, r.action, r.message);
+    let steps: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e.duration_ms.is_some() || e.step == "recover")
+        .collect();
+    if !steps.is_empty() && r.action != "status" {
+        let _ = writeln!(out);
+        for e in steps {
+            let ms = e.duration_ms.map_or(String::new(), |d| format!("{d} ms"));
+            let _ = writeln!(
+                out,
+                "  {:<12} {:>9}  {:<8} {}",
+                e.step,
+                ms,
+                format!("{:?}", e.status).to_lowercase(),
+                e.detail
+            );
+        }
+    }
+    if !r.apps.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&table(&r.apps));
+    }
+    if !r.log_tail.is_empty() {
+        let _ = writeln!(out, "\nlast log lines of the failed container:");
+        for line in &r.log_tail {
+            let _ = writeln!(out, "  | {line}");
+        }
+    }
+    out
+}
+
+/// The status table: one row per app.
+pub fn table(apps: &[AppState]) -> String {
+    let mut rows = vec![[
+        "APP".to_string(),
+        "PORT".into(),
+        "LIVE".into(),
+        "IMAGE".into(),
+        "DIGEST".into(),
+        "SINCE".into(),
+        "HEALTH".into(),
+        "ROLLBACK TARGET".into(),
+    ]];
+    for a in apps {
+        let (color, image, digest, since, health) = match &a.live {
+            Some(l) => (
+                l.color.to_string(),
+                l.image.clone(),
+                short_digest(l.digest.as_deref()),
+                l.since
+                    .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string()),
+                health(l.health).to_string(),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        rows.push([
+            a.app.clone(),
+            a.public_port.map_or("-".into(), |p| p.to_string()),
+            color,
+            image,
+            digest,
+            since,
+            health,
+            target(a.rollback_target.as_ref()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+fn target(t: Option<&ColorState>) -> String {
+    match t {
+        None => "none".into(),
+        Some(t) if t.running => match t.warm_until {
+            Some(until) => format!(
+                "{} on {} (warm until {})",
+                t.image,
+                t.color,
+                until.format("%H:%M:%SZ")
+            ),
+            None => format!("{} on {} (warm)", t.image, t.color),
+        },
+        Some(t) => format!("{} on {} (stopped)", t.image, t.color),
+    }
+}
+
+fn health(h: Health) -> &'static str {
+    match h {
+        Health::Healthy => "healthy",
+        Health::Unhealthy => "unhealthy",
+        Health::Stopped => "stopped",
+        Health::Unknown => "unknown",
+    }
+}
+
+fn short_digest(d: Option<&str>) -> String {
+    d.map_or("-".into(), |d| d.chars().take(19).collect())
+}

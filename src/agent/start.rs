@@ -1,0 +1,166 @@
+//! Starts the new version in the idle color: `<app>-<color>`, published on its loopback port
+//! only, labelled with everything the state and a later rollback need.
+
+use super::protocol::{Color, DeploySpec};
+use super::state::{self};
+use super::Host;
+use anyhow::Context;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    KillContainerOptions, RemoveContainerOptions, RenameContainerOptions,
+};
+use std::collections::HashMap;
+
+/// What starting the new color took, split so reports can tell Docker's time from ours.
+#[derive(Debug)]
+pub struct Started {
+    pub name: String,
+    /// Docker's create and start of the new container.
+    pub docker_ms: u64,
+}
+
+/// Replaces whatever holds the idle color with a fresh container of `spec.image`, started.
+pub async fn start_color(
+    host: &Host,
+    spec: &DeploySpec,
+    color: Color,
+    digest: Option<&str>,
+) -> anyhow::Result<Started> {
+    let name = state::color_name(&spec.app, color);
+    // Normally gone already (set aside); a leftover of an interrupted run is replaced.
+    remove(host, &name).await?;
+    let clock = std::time::Instant::now();
+    let port = state::color_port(spec.public_port, color);
+    let labels = HashMap::from([
+        (state::LABEL_APP, spec.app.clone()),
+        (state::LABEL_ROLE, "color".to_string()),
+        (state::LABEL_COLOR, color.to_string()),
+        (state::LABEL_IMAGE, spec.image.clone()),
+        (state::LABEL_DIGEST, digest.unwrap_or_default().to_string()),
+        (state::LABEL_DEPLOY_ID, spec.deploy_id.clone()),
+        (state::LABEL_CREATED_AT, chrono::Utc::now().to_rfc3339()),
+        (state::LABEL_PORT, port.to_string()),
+        (state::LABEL_CONTAINER_PORT, spec.container_port.to_string()),
+        (state::LABEL_HEALTH_PATH, spec.health_path.clone()),
+        (
+            state::LABEL_HEALTH_TIMEOUT_MS,
+            spec.health_timeout_ms.to_string(),
+        ),
+        (state::LABEL_KEEP_WARM_MS, spec.keep_warm_ms.to_string()),
+    ])
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let container_port = format!("{}/tcp", spec.container_port);
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        env: Some(
+            spec.env
+                .iter()
+                .map(|v| format!("{}={}", v.name, v.value))
+                .collect(),
+        ),
+        labels: Some(labels),
+        exposed_ports: Some(vec![container_port.clone()]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(HashMap::from([(
+                container_port,
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(port.to_string()),
+                }]),
+            )])),
+            restart_policy: super::restart_unless_stopped(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    host.create_named(&name, body)
+        .await
+        .with_context(|| format!("cannot create {name} from {}", spec.image))?;
+    host.docker
+        .start_container(&name, None)
+        .await
+        .with_context(|| format!("cannot start {name} (is port {port} free on 127.0.0.1?)"))?;
+    Ok(Started {
+        docker_ms: clock.elapsed().as_millis() as u64,
+        name,
+    })
+}
+
+/// Moves the idle color's container (the rollback target) out of the way so the new version
+/// can take its name and port, without losing it: it is killed (the proxy has it in
+/// maintenance, so no request is in flight on it) and renamed `<app>-<color>-prior`. The deploy
+/// removes it once the new version is proven, or puts it back if the new version fails.
+/// Returns whether it was running (warm), so [`restore`] can start it again.
+pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<Option<bool>> {
+    let (name, aside) = (state::color_name(app, color), state::aside_name(app, color));
+    remove(host, &aside).await?;
+    let running = match host.docker.inspect_container(&name, None).await {
+        Ok(c) => c.state.and_then(|s| s.running).unwrap_or(false),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot inspect {name}"))),
+    };
+    if running {
+        let kill = KillContainerOptions {
+            signal: "SIGKILL".into(),
+        };
+        host.docker
+            .kill_container(&name, Some(kill))
+            .await
+            .with_context(|| format!("cannot stop {name} to set it aside"))?;
+    }
+    host.docker
+        .rename_container(
+            &name,
+            RenameContainerOptions {
+                name: aside.clone(),
+            },
+        )
+        .await
+        .with_context(|| format!("cannot rename {name} to {aside}"))?;
+    Ok(Some(running))
+}
+
+/// Puts a set-aside container back as the idle color (started again if it was warm).
+pub async fn restore(
+    host: &Host,
+    app: &str,
+    color: Color,
+    was_running: bool,
+) -> anyhow::Result<()> {
+    let (name, aside) = (state::color_name(app, color), state::aside_name(app, color));
+    host.docker
+        .rename_container(&aside, RenameContainerOptions { name: name.clone() })
+        .await
+        .with_context(|| format!("cannot rename {aside} back to {name}"))?;
+    if was_running {
+        restart_color(host, &name).await?;
+    }
+    Ok(())
+}
+
+/// Starts an existing stopped color again (rollback to a stopped prior).
+pub async fn restart_color(host: &Host, name: &str) -> anyhow::Result<()> {
+    host.docker
+        .start_container(name, None)
+        .await
+        .with_context(|| format!("cannot start {name}"))
+}
+
+/// Removes a container if it exists.
+pub async fn remove(host: &Host, name: &str) -> anyhow::Result<()> {
+    let options = RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    match host.docker.remove_container(name, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {name}")),
+    }
+}

@@ -1,0 +1,275 @@
+//! Checks every user-given value before any Docker call. Nothing user-given reaches a shell
+//! (the engine never starts one), but names end up in container names, labels and the proxy
+//! config, so each is held to a strict shape and rejected with a [`UsageError`] naming the
+//! input, the value and what was expected.
+
+use super::protocol::DeploySpec;
+use crate::exit::UsageError;
+use std::net::IpAddr;
+
+/// Longest app name: `<app>-proxy` and the admin socket path must stay short.
+pub const MAX_APP_LEN: usize = 40;
+
+/// `--app`: 1-40 lowercase letters, digits and dashes, starting with a letter.
+pub fn app_name(app: &str) -> Result<(), UsageError> {
+    let ok = !app.is_empty()
+        && app.len() <= MAX_APP_LEN
+        && app.starts_with(|c: char| c.is_ascii_lowercase())
+        && !app.ends_with('-')
+        && app
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--app {app:?}: expected 1-{MAX_APP_LEN} lowercase letters, digits and dashes, \
+             starting with a letter and not ending with a dash"
+        )))
+    }
+}
+
+/// An image reference: `[registry[:port]/]path[:tag][@sha256:<64 hex>]`.
+pub fn image_ref(flag: &str, image: &str) -> Result<(), UsageError> {
+    let bad = |why: &str| {
+        Err(UsageError(format!(
+            "{flag} {image:?}: expected an image reference such as \
+             registry.example.com/team/app:1.2 or repo@sha256:<64 hex digits> ({why})"
+        )))
+    };
+    if image.is_empty() || image.len() > 255 {
+        return bad("empty or longer than 255 characters");
+    }
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let hex = d.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64
+            || !hex
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        {
+            return bad("the digest must be sha256: and 64 lowercase hex digits");
+        }
+    }
+    // The tag is what follows the last ':' after the last '/'.
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (path, tag) = match name[last_slash..].rfind(':') {
+        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
+        None => (name, None),
+    };
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !ok {
+            return bad("a tag is 1-128 letters, digits, '_', '.' or '-'");
+        }
+    }
+    let mut components = path.split('/').peekable();
+    let mut first = true;
+    while let Some(component) = components.next() {
+        let is_registry = first && components.peek().is_some() && looks_like_registry(component);
+        first = false;
+        let ok = if is_registry {
+            component
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        } else {
+            !component.is_empty()
+                && component.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && component.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && component.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+        };
+        if !ok {
+            return bad("path components are lowercase letters, digits, '.', '_' and '-'");
+        }
+    }
+    Ok(())
+}
+
+fn looks_like_registry(component: &str) -> bool {
+    component.contains(['.', ':']) || component == "localhost"
+}
+
+/// The registry host of an image reference, if it names one (`None` means Docker Hub).
+pub fn registry_of(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    looks_like_registry(first).then_some(first)
+}
+
+/// `--health-path`: an absolute HTTP path of printable ASCII without spaces.
+pub fn health_path(path: &str) -> Result<(), UsageError> {
+    let ok =
+        path.starts_with('/') && path.len() <= 256 && path.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--health-path {path:?}: expected an absolute path such as /health \
+             (printable ASCII, no spaces, at most 256 characters)"
+        )))
+    }
+}
+
+/// `--public-port`: the colors listen on the two ports above it, so it must leave room.
+pub fn public_port(port: u16) -> Result<(), UsageError> {
+    if (1..=65533).contains(&port) {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--public-port {port}: expected 1-65533 (the colors listen on the next two ports)"
+        )))
+    }
+}
+
+pub fn container_port(port: u16) -> Result<(), UsageError> {
+    if port == 0 {
+        Err(UsageError(
+            "--container-port 0: expected the port the app listens on, 1-65535".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `--env NAME=...`: a portable environment variable name.
+pub fn env_name(name: &str) -> Result<(), UsageError> {
+    let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--env {name:?}: expected a variable name of letters, digits and '_', not starting with a digit"
+        )))
+    }
+}
+
+pub fn public_address(address: &str) -> Result<IpAddr, UsageError> {
+    address.parse().map_err(|_| {
+        UsageError(format!(
+            "--public-address {address:?}: expected an IP address such as 0.0.0.0 or 127.0.0.1"
+        ))
+    })
+}
+
+/// Every field of a deploy request, before anything touches Docker.
+pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
+    app_name(&spec.app)?;
+    image_ref("--image", &spec.image)?;
+    image_ref("--proxy-image", &spec.proxy_image)?;
+    public_port(spec.public_port)?;
+    container_port(spec.container_port)?;
+    health_path(&spec.health_path)?;
+    public_address(spec.public_address())?;
+    for var in &spec.env {
+        env_name(&var.name)?;
+        if var.value.contains('\0') {
+            return Err(UsageError(format!(
+                "--env {}: the value contains a NUL byte",
+                var.name
+            )));
+        }
+    }
+    for line in &spec.proxy_lines {
+        if line.is_empty() || line.len() > 500 || line.chars().any(|c| c.is_control()) {
+            return Err(UsageError(format!(
+                "--proxy-line {line:?}: expected one non-empty line of HAProxy config (no control characters, at most 500 characters)"
+            )));
+        }
+    }
+    if let Some(path) = &spec.env_from_ssm {
+        let ok = path.starts_with('/')
+            && path.len() <= 1011
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'));
+        if !ok {
+            return Err(UsageError(format!(
+                "--env-from-ssm {path:?}: expected an SSM parameter path such as /shop/prod"
+            )));
+        }
+    }
+    if spec.health_timeout_ms == 0 {
+        return Err(UsageError(
+            "--health-timeout 0s: expected a positive duration".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names() {
+        assert!(app_name("shop-api2").is_ok());
+        for bad in [
+            "",
+            "Shop",
+            "2shop",
+            "shop-",
+            "shop;rm -rf",
+            "a/b",
+            &"a".repeat(41),
+        ] {
+            assert!(app_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn image_refs() {
+        for good in [
+            "nginx",
+            "nginx:1.27",
+            "127.0.0.1:5000/bga-testsvc:v1",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:2026-11-22",
+            &format!("repo/app@sha256:{}", "a".repeat(64)),
+            &format!("repo/app:v1@sha256:{}", "0".repeat(64)),
+        ] {
+            assert!(image_ref("--image", good).is_ok(), "{good:?} rejected");
+        }
+        for bad in [
+            "",
+            "Nginx",
+            "app:",
+            "app:$(id)",
+            "app;id",
+            "-app",
+            "a//b",
+            "app@sha256:abc",
+            "app name",
+            &format!("app@sha256:{}", "A".repeat(64)),
+        ] {
+            assert!(image_ref("--image", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn registry_is_found_only_when_named() {
+        assert_eq!(registry_of("127.0.0.1:5000/a:v1"), Some("127.0.0.1:5000"));
+        assert_eq!(registry_of("team/app:v1"), None);
+        assert_eq!(registry_of("app"), None);
+    }
+
+    #[test]
+    fn ports_paths_and_env() {
+        assert!(public_port(65534).is_err());
+        assert!(public_port(0).is_err());
+        assert!(container_port(0).is_err());
+        assert!(health_path("health").is_err());
+        assert!(health_path("/he alth").is_err());
+        assert!(health_path("/up?x=1").is_ok());
+        assert!(env_name("1X").is_err());
+        assert!(env_name("DATABASE_URL").is_ok());
+    }
+}

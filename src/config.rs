@@ -1,0 +1,503 @@
+//! Flags and `INPUT_*` into one validated [`RunConfig`]; every error names the input.
+//!
+//! One struct, [`RunInputs`], is both the clap flags of `bluegreen run` and the raw action
+//! inputs read through envy: the flag `--health-timeout` and the input `health-timeout` are the
+//! same field, so the CLI and the action cannot drift apart. All fields are strings as given;
+//! [`RunConfig::from_inputs`] parses them once, with `core.getInput` semantics (trimmed, empty
+//! means not given) and errors that name the input, the value and what was expected.
+
+use crate::agent::cli::parse_env_lines;
+use crate::agent::cli::DEFAULT_PROXY_IMAGE;
+use crate::agent::protocol::EnvVar;
+use crate::agent::validate;
+use crate::exit::UsageError;
+use crate::gha::inputs::{given, parse_bool, parse_duration, parse_list, InputError};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every input of the action, and every flag of `bluegreen run`. Descriptions and defaults are
+/// in `action.yml`; a test keeps the two (and the README table) in step.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
+#[serde(rename_all = "kebab-case")]
+pub struct RunInputs {
+    /// App name (containers <app>-blue, <app>-green, <app>-proxy).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Image to deploy: an ECR reference (verified, then deployed by digest) or any registry reference.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Where to deploy: local (this host's Docker) or ssm (EC2 instances through SSM Run Command).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Instance ids for the ssm target, comma or newline separated.
+    #[arg(long)]
+    pub instance_ids: Option<String>,
+    /// Tag filter for the ssm target: Key=Value[,Value].
+    #[arg(long)]
+    pub target_tags: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The agent image run on each host.
+    #[arg(long)]
+    pub agent_image: Option<String>,
+    /// Hosts deployed at once: N or N%.
+    #[arg(long)]
+    pub max_concurrency: Option<String>,
+    /// Failed hosts tolerated before the rollout stops and rolls back: N or N%.
+    #[arg(long)]
+    pub max_errors: Option<String>,
+    /// Deadline of each SSM command.
+    #[arg(long)]
+    pub command_timeout: Option<String>,
+    /// S3 bucket for full SSM command output.
+    #[arg(long)]
+    pub output_s3_bucket: Option<String>,
+    /// CloudWatch Logs group for full SSM command output.
+    #[arg(long)]
+    pub cloudwatch_log_group: Option<String>,
+    /// Port the proxy publishes.
+    #[arg(long)]
+    pub public_port: Option<String>,
+    /// Port the app listens on in its container.
+    #[arg(long)]
+    pub container_port: Option<String>,
+    /// Address the proxy binds the public port to (0.0.0.0, or 127.0.0.1 to keep it local).
+    #[arg(long)]
+    pub public_address: Option<String>,
+    /// Health path of the app.
+    #[arg(long)]
+    pub health_path: Option<String>,
+    /// Deadline for the new version to become healthy.
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// How long the new version is watched after the switch.
+    #[arg(long)]
+    pub verify_window: Option<String>,
+    /// How long the prior version stays warm after the switch.
+    #[arg(long)]
+    pub keep_warm: Option<String>,
+    /// Drain time for the old version.
+    #[arg(long)]
+    pub drain: Option<String>,
+    /// App environment, K=V per line (not for secrets).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// SSM Parameter Store path read on the host into the app's environment.
+    #[arg(long)]
+    pub env_from_ssm: Option<String>,
+    /// Proxy image (HAProxy layout).
+    #[arg(long)]
+    pub proxy_image: Option<String>,
+    /// Paths to lint.
+    #[arg(long)]
+    pub lint_paths: Option<String>,
+    /// Lint severity that fails the run: error, warning or note.
+    #[arg(long)]
+    pub lint_fail_on: Option<String>,
+    /// Expected image digest (sha256:...).
+    #[arg(long)]
+    pub expect_digest: Option<String>,
+    /// Maximum image age.
+    #[arg(long)]
+    pub max_image_age: Option<String>,
+    /// Platform the instances run: linux/amd64 or linux/arm64.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Scan severity gate: none, low, medium, high or critical.
+    #[arg(long)]
+    pub scan_gate: Option<String>,
+    /// How long to wait for a scan in progress.
+    #[arg(long)]
+    pub scan_wait: Option<String>,
+    /// Stages to skip, comma separated: lint, verify-image, preflight, deploy, verify-live, report.
+    #[arg(long)]
+    pub skip: Option<String>,
+    /// Print the plan and change nothing.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub dry_run: Option<String>,
+    /// GitHub environment name for the deployment and comment.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// URL of the deployed environment.
+    #[arg(long)]
+    pub environment_url: Option<String>,
+    /// Token for the PR comment and deployment status.
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// Post a sticky PR comment.
+    #[arg(long)]
+    pub pr_comment: Option<String>,
+    /// Create a GitHub deployment with statuses.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Report directory, relative to the workspace.
+    #[arg(long)]
+    pub report_dir: Option<String>,
+}
+
+/// Pipeline stages that can be skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Lint,
+    VerifyImage,
+    Preflight,
+    Deploy,
+    VerifyLive,
+    Report,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Lint,
+        Stage::VerifyImage,
+        Stage::Preflight,
+        Stage::Deploy,
+        Stage::VerifyLive,
+        Stage::Report,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Lint => "lint",
+            Stage::VerifyImage => "verify-image",
+            Stage::Preflight => "preflight",
+            Stage::Deploy => "deploy",
+            Stage::VerifyLive => "verify-live",
+            Stage::Report => "report",
+        }
+    }
+}
+
+/// Where inputs came from; only changes how an error names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `INPUT_*` of a workflow step: named like `health-timeout`.
+    Action,
+    /// Command-line flags: named like `--health-timeout`.
+    Cli,
+}
+
+impl Origin {
+    fn name(self, input: &str) -> String {
+        match self {
+            Origin::Action => input.to_string(),
+            Origin::Cli => format!("--{input}"),
+        }
+    }
+}
+
+/// The deploy part of the configuration, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployConfig {
+    pub app: String,
+    pub image: String,
+    pub public_port: u16,
+    pub container_port: u16,
+    pub public_address: Option<String>,
+    pub health_path: String,
+    pub health_timeout: Duration,
+    pub verify_window: Duration,
+    pub keep_warm: Duration,
+    pub drain: Duration,
+    pub env: Vec<EnvVar>,
+    pub env_from_ssm: Option<String>,
+    pub proxy_image: String,
+}
+
+/// The whole validated configuration of `bluegreen run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub deploy: DeployConfig,
+    pub skip: Vec<Stage>,
+    pub dry_run: bool,
+    pub lint_paths: Vec<PathBuf>,
+    pub lint_fail_on: String,
+    pub environment: String,
+    pub environment_url: Option<String>,
+    pub github_token: Option<String>,
+    pub pr_comment: bool,
+    pub deployment: bool,
+    pub report_dir: PathBuf,
+    /// Inputs passed on unparsed to the stage that owns them (target, image checks).
+    pub inputs: RunInputs,
+    pub origin: Origin,
+}
+
+impl RunConfig {
+    pub fn skips(&self, stage: Stage) -> bool {
+        self.skip.contains(&stage)
+    }
+
+    /// Parses and validates every input; the first error names its input.
+    pub fn from_inputs(inputs: &RunInputs, origin: Origin) -> Result<RunConfig, InputError> {
+        let p = Parser { origin };
+        let deploy = DeployConfig {
+            app: p.app_name("app", &inputs.app)?,
+            image: p.required("image", &inputs.image)?.to_string(),
+            public_port: p.port("public-port", &inputs.public_port, None)?,
+            container_port: p.port("container-port", &inputs.container_port, None)?,
+            public_address: p.address(&inputs.public_address)?,
+            health_path: p.health_path(&inputs.health_path)?,
+            health_timeout: p.duration("health-timeout", &inputs.health_timeout, "60s")?,
+            verify_window: p.duration("verify-window", &inputs.verify_window, "10s")?,
+            keep_warm: p.duration("keep-warm", &inputs.keep_warm, "5m")?,
+            drain: p.duration("drain", &inputs.drain, "10s")?,
+            env: p.env(&inputs.env)?,
+            env_from_ssm: given(&inputs.env_from_ssm).map(str::to_string),
+            proxy_image: given(&inputs.proxy_image)
+                .unwrap_or(DEFAULT_PROXY_IMAGE)
+                .to_string(),
+        };
+        Ok(RunConfig {
+            deploy,
+            skip: p.stages(&inputs.skip)?,
+            dry_run: p.flag("dry-run", &inputs.dry_run, false)?,
+            lint_paths: given(&inputs.lint_paths)
+                .map(parse_list)
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            lint_fail_on: p.one_of(
+                "lint-fail-on",
+                &inputs.lint_fail_on,
+                &["error", "warning", "note"],
+                "error",
+            )?,
+            environment: given(&inputs.environment)
+                .unwrap_or("production")
+                .to_string(),
+            environment_url: given(&inputs.environment_url).map(str::to_string),
+            github_token: given(&inputs.github_token).map(str::to_string),
+            pr_comment: p.flag("pr-comment", &inputs.pr_comment, true)?,
+            deployment: p.flag("deployment", &inputs.deployment, true)?,
+            report_dir: p.relative_dir("report-dir", &inputs.report_dir, "bluegreen-report")?,
+            inputs: inputs.clone(),
+            origin,
+        })
+    }
+}
+
+/// Parses one input at a time, naming it the way its origin does.
+struct Parser {
+    origin: Origin,
+}
+
+impl Parser {
+    fn err(&self, input: &str, value: &str, problem: &str, expected: &str) -> InputError {
+        InputError::new(&self.origin.name(input), value, problem, expected)
+    }
+
+    fn required<'a>(&self, input: &str, value: &'a Option<String>) -> Result<&'a str, InputError> {
+        given(value).ok_or_else(|| {
+            self.err(
+                input,
+                "",
+                "required input not supplied",
+                "a non-empty value",
+            )
+        })
+    }
+
+    fn app_name(&self, input: &str, value: &Option<String>) -> Result<String, InputError> {
+        let v = self.required(input, value)?;
+        validate::app_name(v).map_err(|e| self.relabel(input, v, "not a valid app name", &e))?;
+        Ok(v.to_string())
+    }
+
+    /// Re-labels an engine validation error with this input's name.
+    fn relabel(&self, input: &str, value: &str, problem: &str, e: &UsageError) -> InputError {
+        let expected = e.0.split_once("expected ").map_or(e.0.as_str(), |(_, x)| x);
+        self.err(input, value, problem, expected)
+    }
+
+    fn port(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        default: Option<u16>,
+    ) -> Result<u16, InputError> {
+        let v = match (given(value), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => return Ok(d),
+            (None, None) => self.required(input, value)?,
+        };
+        match v.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(self.err(input, v, "not a port", "a number from 1 to 65535")),
+        }
+    }
+
+    fn address(&self, value: &Option<String>) -> Result<Option<String>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        validate::public_address(v)
+            .map_err(|e| self.relabel("public-address", v, "not an IP address", &e))?;
+        Ok(Some(v.to_string()))
+    }
+
+    fn health_path(&self, value: &Option<String>) -> Result<String, InputError> {
+        let v = given(value).unwrap_or("/health");
+        validate::health_path(v)
+            .map_err(|e| self.relabel("health-path", v, "not an HTTP path", &e))?;
+        Ok(v.to_string())
+    }
+
+    fn duration(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        default: &str,
+    ) -> Result<Duration, InputError> {
+        let v = given(value).unwrap_or(default);
+        parse_duration(&self.origin.name(input), v)
+    }
+
+    fn flag(&self, input: &str, value: &Option<String>, default: bool) -> Result<bool, InputError> {
+        match given(value) {
+            None => Ok(default),
+            Some(v) => parse_bool(&self.origin.name(input), v),
+        }
+    }
+
+    fn one_of(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        allowed: &[&str],
+        default: &str,
+    ) -> Result<String, InputError> {
+        let v = given(value).unwrap_or(default);
+        if allowed.contains(&v) {
+            Ok(v.to_string())
+        } else {
+            Err(self.err(input, v, "not a known value", &allowed.join(", ")))
+        }
+    }
+
+    fn stages(&self, value: &Option<String>) -> Result<Vec<Stage>, InputError> {
+        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+        given(value)
+            .map(parse_list)
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                Stage::ALL
+                    .into_iter()
+                    .find(|s| s.name() == item)
+                    .ok_or_else(|| self.err("skip", item, "not a stage", &names.join(", ")))
+            })
+            .collect()
+    }
+
+    fn env(&self, value: &Option<String>) -> Result<Vec<EnvVar>, InputError> {
+        let Some(text) = given(value) else {
+            return Ok(Vec::new());
+        };
+        let vars = parse_env_lines(text).map_err(|bad| {
+            self.err(
+                "env",
+                &bad.text,
+                "not a K=V line",
+                "one NAME=value per line",
+            )
+        })?;
+        for var in &vars {
+            validate::env_name(&var.name)
+                .map_err(|e| self.relabel("env", &var.name, "not a variable name", &e))?;
+        }
+        Ok(vars)
+    }
+
+    fn relative_dir(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        default: &str,
+    ) -> Result<PathBuf, InputError> {
+        let v = given(value).unwrap_or(default);
+        let path = PathBuf::from(v);
+        let escapes = path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)));
+        if escapes {
+            Err(self.err(
+                input,
+                v,
+                "not a path inside the workspace",
+                "a relative path without '..', such as bluegreen-report",
+            ))
+        } else {
+            Ok(path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> RunInputs {
+        RunInputs {
+            app: Some("shop".into()),
+            image: Some("registry.local/shop:v2".into()),
+            public_port: Some("8080".into()),
+            container_port: Some("3000".into()),
+            ..RunInputs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_fill_what_is_not_given() {
+        let c = RunConfig::from_inputs(&minimal(), Origin::Action).unwrap();
+        assert_eq!(c.deploy.health_path, "/health");
+        assert_eq!(c.deploy.health_timeout, Duration::from_secs(60));
+        assert_eq!(c.report_dir, PathBuf::from("bluegreen-report"));
+        assert!(!c.dry_run);
+        assert!(c.skip.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_input_the_way_its_origin_does() {
+        let mut i = minimal();
+        i.public_port = Some("80800".into());
+        let e = RunConfig::from_inputs(&i, Origin::Action).unwrap_err();
+        assert_eq!(e.name, "public-port");
+        assert_eq!(e.value, "80800");
+        let e = RunConfig::from_inputs(&i, Origin::Cli).unwrap_err();
+        assert_eq!(e.name, "--public-port");
+    }
+
+    #[test]
+    fn bad_values_are_refused_not_defaulted() {
+        type Case = (fn(&mut RunInputs), &'static str);
+        let cases: [Case; 6] = [
+            (|i| i.app = Some("Shop!".into()), "app"),
+            (|i| i.skip = Some("lint,deploy-now".into()), "skip"),
+            (|i| i.dry_run = Some("yes".into()), "dry-run"),
+            (|i| i.env = Some("A=1\nnot a pair".into()), "env"),
+            (|i| i.report_dir = Some("../out".into()), "report-dir"),
+            (|i| i.health_path = Some("health".into()), "health-path"),
+        ];
+        for (mutate, input) in cases {
+            let mut i = minimal();
+            mutate(&mut i);
+            let e = RunConfig::from_inputs(&i, Origin::Action).unwrap_err();
+            assert_eq!(e.name, input, "{e}");
+        }
+    }
+
+    #[test]
+    fn lists_and_env_parse() {
+        let mut i = minimal();
+        i.skip = Some("lint, verify-image".into());
+        i.env = Some("# comment\nRUST_LOG=info\nGREETING=a=b\n".into());
+        let c = RunConfig::from_inputs(&i, Origin::Action).unwrap();
+        assert_eq!(c.skip, vec![Stage::Lint, Stage::VerifyImage]);
+        assert_eq!(c.deploy.env.len(), 2);
+        assert_eq!(c.deploy.env[1].value, "a=b");
+    }
+}

@@ -1,0 +1,168 @@
+//! Inputs: the runner exports each declared input as `INPUT_<NAME>` with the name upper-cased
+//! and only spaces turned into `_`, so hyphens stay (`fail-on` arrives as `INPUT_FAIL-ON`).
+//! Every declared input is present; one the workflow left out is `""`.
+//!
+//! envy lower-cases each key after stripping the prefix and matches it against serde field
+//! names without any `-`/`_` conversion. So a struct read with [`read_raw_inputs`] must carry
+//! `#[serde(rename_all = "kebab-case")]` and only `Option<String>` fields: without the rename a
+//! field such as `fail_on` silently stays `None`. Typed parsing (booleans, durations, lists)
+//! happens afterwards, in one place, with errors that name the input.
+
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// An input the user gave that we cannot use.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("input `{name}`: {problem} (got {value:?}; expected {expected})")]
+pub struct InputError {
+    pub name: String,
+    pub value: String,
+    pub problem: String,
+    pub expected: String,
+}
+
+impl InputError {
+    pub fn new(name: &str, value: &str, problem: &str, expected: &str) -> Self {
+        InputError {
+            name: name.to_string(),
+            value: value.to_string(),
+            problem: problem.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+}
+
+/// Reads `INPUT_*` into a raw struct (see the module docs for the rules it must follow).
+pub fn read_raw_inputs<T: DeserializeOwned>() -> anyhow::Result<T> {
+    read_raw_inputs_from(std::env::vars())
+}
+
+/// Same as [`read_raw_inputs`] from an explicit list of variables.
+pub fn read_raw_inputs_from<T: DeserializeOwned>(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<T> {
+    envy::prefixed("INPUT_")
+        .from_iter(vars)
+        .map_err(|e| anyhow::anyhow!("reading action inputs: {e}"))
+}
+
+/// Trims an input and treats empty as "not given", like `core.getInput`.
+pub fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A required input.
+pub fn required<'a>(name: &str, value: &'a Option<String>) -> Result<&'a str, InputError> {
+    given(value).ok_or_else(|| {
+        InputError::new(name, "", "required input not supplied", "a non-empty value")
+    })
+}
+
+/// YAML 1.2 core booleans, as `core.getBooleanInput` accepts them.
+pub fn parse_bool(name: &str, value: &str) -> Result<bool, InputError> {
+    match value.trim() {
+        "true" | "True" | "TRUE" => Ok(true),
+        "false" | "False" | "FALSE" => Ok(false),
+        other => Err(InputError::new(
+            name,
+            other,
+            "not a boolean",
+            "true or false",
+        )),
+    }
+}
+
+/// A duration such as `30s`, `1m30s`, `500ms`, or a bare number of seconds.
+pub fn parse_duration(name: &str, value: &str) -> Result<Duration, InputError> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(v).map_err(|e| {
+        InputError::new(
+            name,
+            v,
+            &format!("not a duration ({e})"),
+            "a duration such as 30s, 2m or 500ms",
+        )
+    })
+}
+
+/// A list given one item per line or separated by commas; empty items dropped.
+pub fn parse_list(value: &str) -> Vec<String> {
+    value
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug, Default)]
+    #[serde(rename_all = "kebab-case")]
+    struct Raw {
+        fail_on: Option<String>,
+        dry_run: Option<String>,
+        paths: Option<String>,
+    }
+
+    #[derive(Deserialize, Debug, Default)]
+    struct RawWithoutRename {
+        fail_on: Option<String>,
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn hyphenated_inputs_reach_kebab_case_fields() {
+        let raw: Raw = read_raw_inputs_from(vars(&[
+            ("INPUT_FAIL-ON", "warning"),
+            ("INPUT_DRY-RUN", ""),
+            ("INPUT_PATHS", "a\nb, c"),
+            ("PATH", "/usr/bin"),
+        ]))
+        .unwrap();
+        assert_eq!(given(&raw.fail_on), Some("warning"));
+        assert_eq!(given(&raw.dry_run), None, "empty input means not given");
+        assert_eq!(parse_list(raw.paths.as_deref().unwrap()), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn without_kebab_case_the_field_is_silently_missed() {
+        // The trap the module docs describe: this is why every raw struct is kebab-case.
+        let raw: RawWithoutRename =
+            read_raw_inputs_from(vars(&[("INPUT_FAIL-ON", "warning")])).unwrap();
+        assert_eq!(raw.fail_on, None);
+    }
+
+    #[test]
+    fn typed_parsing_names_the_input() {
+        let err = parse_bool("dry-run", "yes").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input `dry-run`: not a boolean (got \"yes\"; expected true or false)"
+        );
+        assert!(parse_bool("dry-run", "TRUE").unwrap());
+        assert_eq!(
+            parse_duration("health-timeout", "90").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("health-timeout", "1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
+        let err = parse_duration("health-timeout", "soon").unwrap_err();
+        assert_eq!(err.name, "health-timeout");
+        assert!(required("app", &Some("  ".into())).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! The JSON format: the report as one document (`"version": 1`; fields only get added).
+
+use crate::lint::LintReport;
+
+pub fn render(report: &LintReport) -> anyhow::Result<String> {
+    let doc = serde_json::json!({
+        "version": 1,
+        "files_linted": report.files_linted,
+        "counts": report.counts,
+        "findings": report.findings,
+        "file_errors": report.file_errors,
+    });
+    Ok(serde_json::to_string_pretty(&doc)? + "\n")
+}

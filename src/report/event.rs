@@ -1,0 +1,206 @@
+//! The one event model every stage emits and every report sink renders.
+//!
+//! `{ts, scope, step, status, duration_ms, detail}`. Sinks never compute figures of their own:
+//! every number in a report comes from an event (or a typed stage outcome) of this run.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Where a step ran: the pipeline itself, or one host (instance id, or `local`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Pipeline,
+    Host(String),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Pipeline => f.write_str("pipeline"),
+            Scope::Host(h) => write!(f, "host:{h}"),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pipeline" => Ok(Scope::Pipeline),
+            _ => s
+                .strip_prefix("host:")
+                .filter(|h| !h.is_empty())
+                .map(|h| Scope::Host(h.to_string()))
+                .ok_or_else(|| format!("scope {s:?}: expected `pipeline` or `host:<id>`")),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a step ended (or that it started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Started,
+    Ok,
+    Warning,
+    Failed,
+    Skipped,
+}
+
+/// One timed event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub ts: DateTime<Utc>,
+    pub scope: Scope,
+    pub step: String,
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// A shared, append-only list of events. Cloning shares the list.
+#[derive(Debug, Clone, Default)]
+pub struct EventLog {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl EventLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records an event and mirrors it to the tracing log.
+    pub fn push(&self, event: Event) {
+        tracing::info!(
+            scope = %event.scope,
+            step = %event.step,
+            status = ?event.status,
+            duration_ms = event.duration_ms,
+            "{}",
+            event.detail
+        );
+        // A poisoned lock only means another thread panicked mid-push; the list is still valid.
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.push(event);
+    }
+
+    /// Records a step that has no duration (a fact, a decision).
+    pub fn note(&self, scope: &Scope, step: &str, status: StepStatus, detail: impl Into<String>) {
+        self.push(Event {
+            ts: Utc::now(),
+            scope: scope.clone(),
+            step: step.to_string(),
+            status,
+            duration_ms: None,
+            detail: detail.into(),
+        });
+    }
+
+    /// Starts timing a step; finish it with [`StepTimer::ok`], [`StepTimer::fail`] or
+    /// [`StepTimer::finish`].
+    pub fn start(&self, scope: &Scope, step: &str) -> StepTimer {
+        StepTimer {
+            log: self.clone(),
+            scope: scope.clone(),
+            step: step.to_string(),
+            started_at: Utc::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Appends events measured elsewhere (a host agent's reply).
+    pub fn extend(&self, events: impl IntoIterator<Item = Event>) {
+        let mut list = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        list.extend(events);
+    }
+
+    pub fn snapshot(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A step being timed. The event carries the start time and the measured duration.
+#[must_use = "finish the step so its duration is recorded"]
+pub struct StepTimer {
+    log: EventLog,
+    scope: Scope,
+    step: String,
+    started_at: DateTime<Utc>,
+    started: Instant,
+}
+
+impl StepTimer {
+    pub fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn finish(self, status: StepStatus, detail: impl Into<String>) -> u64 {
+        let duration_ms = self.elapsed_ms();
+        self.log.push(Event {
+            ts: self.started_at,
+            scope: self.scope,
+            step: self.step,
+            status,
+            duration_ms: Some(duration_ms),
+            detail: detail.into(),
+        });
+        duration_ms
+    }
+
+    pub fn ok(self, detail: impl Into<String>) -> u64 {
+        self.finish(StepStatus::Ok, detail)
+    }
+
+    pub fn fail(self, detail: impl Into<String>) -> u64 {
+        self.finish(StepStatus::Failed, detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_round_trips_as_a_string() {
+        let json = serde_json::to_string(&Scope::Host("i-0abc".into())).unwrap();
+        assert_eq!(json, "\"host:i-0abc\"");
+        let back: Scope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, Scope::Host("i-0abc".into()));
+        assert!(serde_json::from_str::<Scope>("\"host:\"").is_err());
+    }
+
+    #[test]
+    fn timer_records_a_duration() {
+        let log = EventLog::new();
+        let t = log.start(&Scope::Pipeline, "lint");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let ms = t.ok("3 files");
+        let events = log.snapshot();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].step, "lint");
+        assert_eq!(events[0].duration_ms, Some(ms));
+        assert!(ms >= 5);
+    }
+}

@@ -1,0 +1,338 @@
+//! Every derived figure of a report, computed once from the [`RunReport`].
+//!
+//! Sinks render [`ReportFacts`]; none computes a figure of its own, so the job summary, the PR
+//! comment, `metrics.json` and the outputs can never disagree. The thresholds behind the
+//! recommendations are named constants, documented in `docs/report.md`.
+
+use crate::agent::protocol::{AppState, Color, Outcome};
+use crate::report::event::{Scope, StepStatus};
+use crate::report::model::{HostOutcome, RunReport};
+use serde::Serialize;
+
+/// The engine's step that waits for the new container's health check to pass.
+pub const STEP_READINESS: &str = "health";
+/// The engine's step that pulls the image on a host.
+pub const STEP_PULL: &str = "pull";
+/// Readiness slower than this (ms) earns a recommendation: warm-up work belongs in the image
+/// or behind a readiness endpoint that answers early.
+pub const SLOW_READINESS_MS: u64 = 30_000;
+/// A pull slower than this (ms) earns a recommendation.
+pub const SLOW_PULL_MS: u64 = 60_000;
+/// An image larger than this (compressed bytes) earns a recommendation: every host pulls it.
+pub const LARGE_IMAGE_BYTES: u64 = 500 * 1024 * 1024;
+
+/// One finished step as the pipeline table shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRow {
+    pub scope: String,
+    pub step: String,
+    pub status: StepStatus,
+    pub duration_ms: Option<u64>,
+    pub detail: String,
+}
+
+/// One host as the blue/green table shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostRow {
+    pub host: String,
+    pub outcome: Outcome,
+    pub live_before: Option<Color>,
+    pub live_after: Option<Color>,
+    /// The image the live color runs after the action.
+    pub image_after: Option<String>,
+    pub digest_after: Option<String>,
+    /// The color and image a rollback would return to, if any.
+    pub rollback_target: Option<(Color, String)>,
+    pub first_deployment: bool,
+    pub message: String,
+}
+
+/// The live color across all hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FleetColor {
+    Blue,
+    Green,
+    /// Hosts disagree (a partial rollout or a partial rollback).
+    Mixed,
+    /// No host serves this app.
+    None,
+}
+
+impl FleetColor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FleetColor::Blue => "blue",
+            FleetColor::Green => "green",
+            FleetColor::Mixed => "mixed",
+            FleetColor::None => "none",
+        }
+    }
+
+    /// The color the serving hosts agree on. Hosts that serve nothing (before a first
+    /// deployment) do not count; `Mixed` means serving hosts disagree.
+    fn of(colors: impl Iterator<Item = Option<Color>>) -> FleetColor {
+        let mut serving = colors.flatten();
+        let Some(first) = serving.next() else {
+            return FleetColor::None;
+        };
+        if serving.any(|c| c != first) {
+            return FleetColor::Mixed;
+        }
+        match first {
+            Color::Blue => FleetColor::Blue,
+            Color::Green => FleetColor::Green,
+        }
+    }
+}
+
+/// A recommendation computed from a measurement, with a stable code for tooling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recommendation {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The derived view every sink renders.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportFacts {
+    pub steps: Vec<StepRow>,
+    pub hosts: Vec<HostRow>,
+    pub live_before: FleetColor,
+    pub live_after: FleetColor,
+    /// The image reference the run deployed (or the live one after a rollback).
+    pub image_ref: Option<String>,
+    pub recommendations: Vec<Recommendation>,
+}
+
+impl ReportFacts {
+    pub fn from_report(report: &RunReport) -> ReportFacts {
+        let hosts: Vec<HostRow> = report
+            .hosts
+            .iter()
+            .map(|h| host_row(&report.app, h))
+            .collect();
+        ReportFacts {
+            steps: step_rows(report),
+            live_before: FleetColor::of(hosts.iter().map(|h| h.live_before)),
+            live_after: FleetColor::of(hosts.iter().map(|h| h.live_after)),
+            image_ref: image_ref(report, &hosts),
+            recommendations: recommendations(report, &hosts),
+            hosts,
+        }
+    }
+}
+
+/// Finished steps in time order; `started` markers are left out (their step follows).
+fn step_rows(report: &RunReport) -> Vec<StepRow> {
+    let mut events: Vec<_> = report
+        .events
+        .iter()
+        .filter(|e| e.status != StepStatus::Started)
+        .collect();
+    events.sort_by_key(|e| e.ts);
+    events
+        .into_iter()
+        .map(|e| StepRow {
+            scope: e.scope.to_string(),
+            step: e.step.clone(),
+            status: e.status,
+            duration_ms: e.duration_ms,
+            detail: e.detail.clone(),
+        })
+        .collect()
+}
+
+fn state_for<'a>(
+    app: &str,
+    states: impl IntoIterator<Item = &'a AppState>,
+) -> Option<&'a AppState> {
+    states.into_iter().find(|s| s.app == app)
+}
+
+fn host_row(app: &str, host: &HostOutcome) -> HostRow {
+    let reply = &host.reply;
+    let before = reply.before.as_ref().filter(|s| s.app == app);
+    let after = state_for(app, &reply.apps);
+    let live_after = after.and_then(|s| s.live.as_ref());
+    HostRow {
+        host: host.host.clone(),
+        outcome: reply.outcome,
+        live_before: before.and_then(|s| s.live.as_ref()).map(|c| c.color),
+        live_after: live_after.map(|c| c.color),
+        image_after: live_after.map(|c| c.image.clone()),
+        digest_after: live_after.and_then(|c| c.digest.clone()),
+        rollback_target: after
+            .and_then(|s| s.rollback_target.as_ref())
+            .map(|c| (c.color, c.image.clone())),
+        first_deployment: reply.first_deployment,
+        message: reply.message.clone(),
+    }
+}
+
+fn image_ref(report: &RunReport, hosts: &[HostRow]) -> Option<String> {
+    report
+        .image
+        .as_ref()
+        .map(|i| i.reference.clone())
+        .or_else(|| hosts.iter().find_map(|h| h.image_after.clone()))
+}
+
+fn recommendations(report: &RunReport, hosts: &[HostRow]) -> Vec<Recommendation> {
+    let mut out = Vec::new();
+    out.extend(slow_steps(report, STEP_READINESS, SLOW_READINESS_MS).map(|(host, ms)| {
+        Recommendation {
+            code: "slow-readiness",
+            message: format!(
+                "{host}: the new container took {} to pass its health check (threshold {}); \
+                 move warm-up into the image or answer the health path as soon as the app can serve",
+                human_ms(ms),
+                human_ms(SLOW_READINESS_MS)
+            ),
+        }
+    }));
+    out.extend(
+        slow_steps(report, STEP_PULL, SLOW_PULL_MS).map(|(host, ms)| Recommendation {
+            code: "slow-pull",
+            message: format!(
+                "{host}: pulling the image took {} (threshold {}); a smaller image or a registry \
+             endpoint in the hosts' VPC shortens every deploy",
+                human_ms(ms),
+                human_ms(SLOW_PULL_MS)
+            ),
+        }),
+    );
+    if let Some(bytes) = report
+        .image
+        .as_ref()
+        .and_then(|i| i.size_bytes)
+        .filter(|b| *b > LARGE_IMAGE_BYTES)
+    {
+        out.push(Recommendation {
+            code: "large-image",
+            message: format!(
+                "the image is {} compressed (threshold {}); every host pulls it on each deploy, \
+                 so a multi-stage build or a slimmer base pays back quickly",
+                human_bytes(bytes),
+                human_bytes(LARGE_IMAGE_BYTES)
+            ),
+        });
+    }
+    let without_target: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h.live_after.is_some() && h.rollback_target.is_none())
+        .map(|h| h.host.as_str())
+        .collect();
+    if !without_target.is_empty() {
+        out.push(Recommendation {
+            code: "no-rollback-target",
+            message: format!(
+                "no rollback target yet on {}: this was the first deployment there, so a \
+                 rollback has nothing to return to until the next deploy succeeds",
+                without_target.join(", ")
+            ),
+        });
+    }
+    if let Some(n) = report
+        .lint
+        .as_ref()
+        .map(|l| l.deprecated_actions)
+        .filter(|n| *n > 0)
+    {
+        out.push(Recommendation {
+            code: "deprecated-actions",
+            message: format!(
+                "{n} use(s) of deprecated actions or runner features in the workflows; \
+                 run `bluegreen lint --fix` or update them before GitHub removes them"
+            ),
+        });
+    }
+    if let Some(scan) = report
+        .image
+        .as_ref()
+        .and_then(|i| i.scan)
+        .filter(|s| s.serious() > 0)
+    {
+        out.push(Recommendation {
+            code: "scan-findings",
+            message: format!(
+                "the image scan found {} critical and {} high vulnerabilities; rebuild on a \
+                 patched base image",
+                scan.critical, scan.high
+            ),
+        });
+    }
+    out
+}
+
+/// `(host, duration)` of every finished `step` on a host that took longer than `threshold_ms`.
+fn slow_steps<'a>(
+    report: &'a RunReport,
+    step: &'a str,
+    threshold_ms: u64,
+) -> impl Iterator<Item = (String, u64)> + 'a {
+    report
+        .events
+        .iter()
+        .filter_map(move |e| match (&e.scope, e.duration_ms) {
+            (Scope::Host(host), Some(ms)) if e.step == step && ms > threshold_ms => {
+                Some((host.clone(), ms))
+            }
+            _ => None,
+        })
+}
+
+/// `1.2 s`, `350 ms`, `2 min 05 s`: durations as people read them.
+pub fn human_ms(ms: u64) -> String {
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1_000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {:02} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// `512 B`, `3.4 MiB`, `1.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes} B")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else if b < KIB * KIB * KIB {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    } else {
+        format!("{:.2} GiB", b / (KIB * KIB * KIB))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fleet_color_reports_agreement_and_disagreement() {
+        use Color::*;
+        assert_eq!(
+            FleetColor::of([Some(Blue), Some(Blue)].into_iter()),
+            FleetColor::Blue
+        );
+        assert_eq!(
+            FleetColor::of([Some(Blue), Some(Green)].into_iter()),
+            FleetColor::Mixed
+        );
+        assert_eq!(
+            FleetColor::of([Some(Green), None].into_iter()),
+            FleetColor::Green
+        );
+        assert_eq!(FleetColor::of(std::iter::empty()), FleetColor::None);
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_ms(350), "350 ms");
+        assert_eq!(human_ms(1_250), "1.2 s");
+        assert_eq!(human_ms(125_000), "2 min 05 s");
+        assert_eq!(human_bytes(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
+    }
+}

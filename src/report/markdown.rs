@@ -1,0 +1,392 @@
+//! Markdown for people: the job summary and the sticky PR comment, from one set of section
+//! renderers so the two never disagree.
+//!
+//! Size limits are met by trimming detail, never by cutting text: each table shows at most
+//! `max_rows` rows and says how many more there are ("... and 12 more"); when a document is
+//! still too large it is rendered again with fewer rows. Cells are capped too, so one huge
+//! message cannot push a table over the limit.
+
+use crate::report::facts::{human_bytes, human_ms, ReportFacts};
+use crate::report::model::{RunReport, RunStatus};
+
+/// GitHub drops a step summary above 1 MiB; stay well below so the runner never discards it.
+pub const SUMMARY_LIMIT_BYTES: usize = 900 * 1024;
+/// GitHub refuses comment bodies above 65,536 characters.
+pub const COMMENT_LIMIT_CHARS: usize = 65_536;
+/// Rows per table at full detail.
+pub const DEFAULT_MAX_ROWS: usize = 100;
+/// Characters per table cell; longer text ends with an ellipsis.
+pub const CELL_MAX_CHARS: usize = 300;
+
+/// Where the rest of the report lives, for links.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    /// The workflow run (`$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID`).
+    pub run_url: Option<String>,
+    /// The workspace-relative report directory, uploaded as an artifact.
+    pub report_dir: String,
+}
+
+/// The hidden marker that identifies the sticky comment of one app and environment.
+pub fn comment_marker(app: &str, environment: &str) -> String {
+    format!("<!-- bluegreen-action:{app}:{environment} -->")
+}
+
+/// The job summary, as large as the detail allows within [`SUMMARY_LIMIT_BYTES`].
+pub fn render_summary(report: &RunReport, facts: &ReportFacts, links: &Links) -> String {
+    fit(SUMMARY_LIMIT_BYTES, str::len, |rows| {
+        summary_at(report, facts, links, rows)
+    })
+}
+
+/// The PR comment body (marker first), within [`COMMENT_LIMIT_CHARS`].
+pub fn render_comment(report: &RunReport, facts: &ReportFacts, links: &Links) -> String {
+    fit(
+        COMMENT_LIMIT_CHARS,
+        |s| s.chars().count(),
+        |rows| comment_at(report, facts, links, rows),
+    )
+}
+
+/// Renders with fewer and fewer table rows until the text fits `limit` (as measured by
+/// `size`); the last resort is the headline alone.
+fn fit(limit: usize, size: impl Fn(&str) -> usize, render: impl Fn(usize) -> String) -> String {
+    let mut rows = DEFAULT_MAX_ROWS;
+    loop {
+        let text = render(rows);
+        if size(&text) <= limit {
+            return text;
+        }
+        if rows == 0 {
+            return render_minimal(&text, limit);
+        }
+        rows /= 2;
+    }
+}
+
+/// Keeps only whole lines up to the first table, so no table is ever cut.
+fn render_minimal(text: &str, limit: usize) -> String {
+    let mut out = String::new();
+    for line in text.lines().take_while(|l| !l.starts_with('|')) {
+        if out.len() + line.len() + 200 > limit {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("\n_The report is too large to show here; see the report artifact._\n");
+    out
+}
+
+fn summary_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usize) -> String {
+    [
+        title(report),
+        headline(report, facts),
+        reason_line(report),
+        pipeline_section(facts, rows),
+        hosts_section(facts, rows),
+        recommendations_section(facts),
+        image_section(report),
+        lint_section(report, rows),
+        footer(links),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+fn comment_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usize) -> String {
+    let pipeline = pipeline_section(facts, rows);
+    let details = format!(
+        "<details><summary>Pipeline ({} steps)</summary>\n\n{}\n</details>\n",
+        facts.steps.len(),
+        pipeline.trim_start_matches("### Pipeline\n\n")
+    );
+    [
+        comment_marker(&report.app, &report.environment) + "\n",
+        title(report),
+        headline(report, facts),
+        reason_line(report),
+        hosts_section(facts, rows),
+        recommendations_section(facts),
+        details,
+        footer(links),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+fn title(report: &RunReport) -> String {
+    let mark = match report.status {
+        RunStatus::Success => "✅",
+        RunStatus::Failure => "❌",
+        RunStatus::RolledBack => "↩️",
+        RunStatus::NothingToRollBack => "⚠️",
+        RunStatus::Locked => "🔒",
+    };
+    format!(
+        "## {mark} {} → {}: {}\n",
+        cell(&report.app),
+        cell(&report.environment),
+        report.status
+    )
+}
+
+fn headline(report: &RunReport, facts: &ReportFacts) -> String {
+    let image = facts
+        .image_ref
+        .as_deref()
+        .map(|i| format!("`{}`", cell(i)))
+        .unwrap_or_else(|| "unknown".to_string());
+    format!(
+        "Deploy `{}` · {} host(s) · {} · live color **{} → {}** · image {} · rollback {}\n",
+        cell(&report.deploy_id),
+        report.hosts.len(),
+        human_ms(report.duration_ms()),
+        facts.live_before.as_str(),
+        facts.live_after.as_str(),
+        image,
+        if report.rolled_back {
+            "**performed**"
+        } else {
+            "not performed"
+        }
+    )
+}
+
+/// Why the run stopped, right under the headline, so nobody has to read the log for it.
+fn reason_line(report: &RunReport) -> String {
+    report
+        .reason
+        .as_deref()
+        .map(|r| format!("> **Stopped:** {}\n", cell(r)))
+        .unwrap_or_default()
+}
+
+fn pipeline_section(facts: &ReportFacts, rows: usize) -> String {
+    let body = table(
+        &["Step", "Where", "Status", "Duration", "Detail"],
+        facts.steps.iter().map(|s| {
+            vec![
+                s.step.clone(),
+                s.scope.clone(),
+                format!("{:?}", s.status).to_lowercase(),
+                s.duration_ms.map(human_ms).unwrap_or_default(),
+                s.detail.clone(),
+            ]
+        }),
+        rows,
+    );
+    format!("### Pipeline\n\n{body}")
+}
+
+fn hosts_section(facts: &ReportFacts, rows: usize) -> String {
+    if facts.hosts.is_empty() {
+        return "### Hosts\n\nNo host was changed: the run stopped before the deploy.\n".into();
+    }
+    let body = table(
+        &[
+            "Host",
+            "Outcome",
+            "Live before",
+            "Live after",
+            "Image",
+            "Rollback target",
+        ],
+        facts.hosts.iter().map(|h| {
+            vec![
+                h.host.clone(),
+                outcome_word(h.outcome),
+                color_or_dash(h.live_before),
+                color_or_dash(h.live_after),
+                h.image_after.clone().unwrap_or_else(|| "-".into()),
+                match &h.rollback_target {
+                    Some((c, image)) => format!("{c}: {image}"),
+                    None => "none yet".to_string(),
+                },
+            ]
+        }),
+        rows,
+    );
+    format!("### Hosts\n\n{body}")
+}
+
+fn recommendations_section(facts: &ReportFacts) -> String {
+    if facts.recommendations.is_empty() {
+        return String::new();
+    }
+    let items: String = facts
+        .recommendations
+        .iter()
+        .map(|r| format!("- **{}**: {}\n", r.code, inline(&r.message)))
+        .collect();
+    format!("### Recommendations\n\n{items}")
+}
+
+fn image_section(report: &RunReport) -> String {
+    let Some(image) = &report.image else {
+        return String::new();
+    };
+    let mut rows = vec![vec!["Reference".to_string(), image.reference.clone()]];
+    let optional = [
+        ("Digest", image.digest.clone()),
+        ("Size", image.size_bytes.map(human_bytes)),
+        ("Pushed", image.pushed_at.map(|t| t.to_rfc3339())),
+        (
+            "Platforms",
+            (!image.platforms.is_empty()).then(|| image.platforms.join(", ")),
+        ),
+        (
+            "Scan",
+            image.scan.map(|s| {
+                format!(
+                    "{} critical, {} high, {} medium, {} low, {} informational",
+                    s.critical, s.high, s.medium, s.low, s.informational
+                )
+            }),
+        ),
+    ];
+    rows.extend(
+        optional
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| vec![k.to_string(), v])),
+    );
+    format!(
+        "### Image\n\n{}",
+        table(&["Fact", "Value"], rows.into_iter(), usize::MAX)
+    )
+}
+
+fn lint_section(report: &RunReport, rows: usize) -> String {
+    let Some(lint) = &report.lint else {
+        return String::new();
+    };
+    let counts = format!(
+        "**{} error(s), {} warning(s), {} note(s)**, {} deprecated action use(s)\n",
+        lint.errors, lint.warnings, lint.notes, lint.deprecated_actions
+    );
+    if lint.findings.is_empty() {
+        return format!("### Lint\n\n{counts}");
+    }
+    let findings = table(
+        &["Rule", "Level", "Location", "Message"],
+        lint.findings.iter().map(|f| {
+            vec![
+                f.rule.clone(),
+                f.level.clone(),
+                format!("{}:{}", f.file, f.line),
+                f.message.clone(),
+            ]
+        }),
+        rows,
+    );
+    format!("### Lint\n\n{counts}\n{findings}")
+}
+
+fn footer(links: &Links) -> String {
+    let run = links
+        .run_url
+        .as_deref()
+        .map(|u| format!(" of [this run]({u})"))
+        .unwrap_or_default();
+    format!(
+        "---\nFull log and `metrics.json`: the `{}` artifact{run}.\n",
+        cell(&links.report_dir)
+    )
+}
+
+/// The outcome as `metrics.json` spells it (`deployed`, `auto_rolled_back`, ...).
+fn outcome_word(outcome: crate::agent::protocol::Outcome) -> String {
+    serde_json::to_value(outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{outcome:?}"))
+}
+
+fn color_or_dash(c: Option<crate::agent::protocol::Color>) -> String {
+    c.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// A markdown table of at most `max_rows` rows; the rest become one "... and K more" row.
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>, max_rows: usize) -> String {
+    let mut out = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    let mut hidden = 0usize;
+    for (i, row) in rows.enumerate() {
+        if i >= max_rows {
+            hidden += 1;
+            continue;
+        }
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    if hidden > 0 {
+        let mut more = vec![format!("... and {hidden} more")];
+        more.resize(header.len(), String::new());
+        out.push_str(&format!("| {} |\n", more.join(" | ")));
+    }
+    out
+}
+
+/// Text safe inside a table cell: no pipes, newlines or HTML, and bounded in length.
+fn cell(text: &str) -> String {
+    let capped: String = if text.chars().count() > CELL_MAX_CHARS {
+        text.chars()
+            .take(CELL_MAX_CHARS - 1)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        text.to_string()
+    };
+    inline(&capped).replace('|', "\\|")
+}
+
+/// Text safe on one markdown line.
+fn inline(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace("\r\n", " ")
+        .replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_trim_rows_and_escape_cells() {
+        let rows = (0..5).map(|i| vec![format!("a|{i}"), "x\ny<z>".to_string()]);
+        let t = table(&["A", "B"], rows, 2);
+        assert_eq!(
+            t,
+            "| A | B |\n|---|---|\n| a\\|0 | x y&lt;z&gt; |\n| a\\|1 | x y&lt;z&gt; |\n| ... and 3 more |  |\n"
+        );
+    }
+
+    #[test]
+    fn when_no_row_count_fits_only_the_text_before_the_first_table_is_kept() {
+        let render = |_rows: usize| {
+            format!(
+                "## title\n\nheadline\n\n| A |\n|---|\n| {} |\n",
+                "x".repeat(5_000)
+            )
+        };
+        let text = fit(1_000, str::len, render);
+        assert!(text.starts_with("## title\n\nheadline\n"));
+        assert!(!text.contains('|'), "no table, not even a cut one: {text}");
+        assert!(text.len() <= 1_000);
+    }
+
+    #[test]
+    fn fit_trims_until_the_limit_is_met() {
+        let render = |rows: usize| "x".repeat(10 * rows.min(100));
+        assert_eq!(fit(260, str::len, render).len(), 250);
+    }
+}

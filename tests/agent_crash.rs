@@ -1,0 +1,136 @@
+//! The agent killed with SIGKILL after each step of a deploy: the next run converges to
+//! exactly one live color and keeps the rollback target.
+//!
+//! The binary runs as a child with `BLUEGREEN_FAULT_PAUSE_AFTER=<step>`: it stops at that step
+//! and says so on stderr, and the test kills it there (`Child::kill` is SIGKILL).
+
+mod support;
+
+use bluegreen::agent::protocol::Outcome;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use support::TestApp;
+
+async fn killed_after(step: &str, block: u16) {
+    let t = TestApp::new(block);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+
+    let mut child = t
+        .cli()
+        .env("BLUEGREEN_FAULT_PAUSE_AFTER", step)
+        .args(t.deploy_args("v3"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let paused = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("paused after"))
+    })
+    .await
+    .unwrap();
+    assert!(paused, "the agent never reached {step}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Whatever the kill left, traffic still has exactly one color behind it.
+    let (status, serving, _) = t.through_proxy().await;
+    assert_eq!(status, 200, "killed after {step}: the proxy does not serve");
+    for _ in 0..10 {
+        assert_eq!(
+            t.through_proxy().await.1,
+            serving,
+            "killed after {step}: two colors serve"
+        );
+    }
+
+    // An interrupted deploy's container is never offered as the rollback target.
+    let mid = t.status().await;
+    let mid_live = mid.apps[0].live.as_ref().unwrap().image.clone();
+    if let Some(target) = &mid.apps[0].rollback_target {
+        assert_ne!(target.image, mid_live, "killed after {step}");
+        assert_ne!(
+            target.image,
+            support::image("v3"),
+            "killed after {step}: unproven v3 offered as rollback target"
+        );
+    }
+
+    let out = t.cli().args(t.deploy_args("v3")).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "re-run after a kill at {step}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = t.status().await;
+    let app = &status.apps[0];
+    let live = app.live.as_ref().unwrap();
+    assert_eq!(live.image, support::image("v3"), "killed after {step}");
+    let target = app
+        .rollback_target
+        .as_ref()
+        .unwrap_or_else(|| panic!("killed after {step}: no rollback target"));
+    assert_eq!(target.image, support::image("v2"), "killed after {step}");
+    for _ in 0..10 {
+        let (code, color, version) = t.through_proxy().await;
+        assert_eq!(
+            (code, color.as_str(), version.as_str()),
+            (200, live.color.as_str(), "v3"),
+            "killed after {step}"
+        );
+    }
+    let mut expected = vec![
+        format!("{}-blue", t.app),
+        format!("{}-green", t.app),
+        format!("{}-proxy", t.app),
+    ];
+    expected.sort();
+    assert_eq!(t.containers(), expected, "killed after {step}");
+}
+
+#[tokio::test]
+async fn killed_after_read() {
+    killed_after("read", 30).await;
+}
+
+#[tokio::test]
+async fn killed_after_pull() {
+    killed_after("pull", 31).await;
+}
+
+#[tokio::test]
+async fn killed_after_start() {
+    killed_after("start", 32).await;
+}
+
+#[tokio::test]
+async fn killed_after_ready() {
+    killed_after("ready", 33).await;
+}
+
+#[tokio::test]
+async fn killed_after_switch() {
+    killed_after("switch", 34).await;
+}
+
+/// Between the config rename and the runtime API line: config and running proxy disagree.
+#[tokio::test]
+async fn killed_between_config_and_runtime_switch() {
+    killed_after("switch-config", 37).await;
+}
+
+#[tokio::test]
+async fn killed_after_verify() {
+    killed_after("verify", 35).await;
+}
+
+#[tokio::test]
+async fn killed_after_drain() {
+    killed_after("drain", 36).await;
+}

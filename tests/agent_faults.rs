@@ -1,0 +1,222 @@
+//! Each fault of a deploy, against the real daemon: what must hold afterwards.
+
+mod support;
+
+use bluegreen::agent::protocol::{AgentRequest, Color, Outcome};
+use bluegreen::report::StepStatus;
+use std::time::{Duration, Instant};
+use support::TestApp;
+
+#[tokio::test]
+async fn image_not_found_fails_before_anything_changes() {
+    let t = TestApp::new(10);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    let (containers, config) = (t.containers(), t.proxy_config());
+    let mut spec = t.spec("v1");
+    spec.image = support::image("no-such-tag");
+    let r = t.deploy(spec).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(r.message.contains("nothing changed"), "{}", r.message);
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.step == "pull" && e.status == StepStatus::Failed));
+    assert!(!r.events.iter().any(|e| e.step == "start"));
+    assert_eq!(t.containers(), containers);
+    assert_eq!(t.proxy_config(), config);
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+}
+
+#[tokio::test]
+async fn registry_down_fails_before_anything_changes() {
+    let t = TestApp::new(11);
+    let mut spec = t.spec("v1");
+    // A registry port in our range where nothing listens.
+    spec.image = format!("127.0.0.1:{}/bga-testsvc:v1", t.port + 2);
+    let r = t.deploy(spec).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(r.message.contains("cannot pull"), "{}", r.message);
+    assert!(t.containers().is_empty(), "{:?}", t.containers());
+    assert_eq!(t.proxy_config(), "");
+}
+
+#[tokio::test]
+async fn never_healthy_is_removed_and_the_old_version_keeps_serving() {
+    let t = TestApp::new(12);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    let mut spec = t.spec_env("v3", &[("FAIL_HEALTH", "1")]);
+    spec.health_timeout_ms = 1_500;
+    let r = t.deploy(spec).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        r.message.contains("not healthy within 1500 ms"),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.log_tail
+            .iter()
+            .any(|l| l.contains("testsvc v3 listening")),
+        "{:?}",
+        r.log_tail
+    );
+    assert_eq!(t.through_proxy().await, (200, "green".into(), "v2".into()));
+    // The prior the failed deploy had set aside is the rollback target again, warm as before.
+    let target = r.apps[0]
+        .rollback_target
+        .clone()
+        .expect("rollback target lost");
+    assert_eq!(target.image, support::image("v1"));
+    assert!(target.running);
+    let mut expected = vec![
+        format!("{}-blue", t.app),
+        format!("{}-green", t.app),
+        format!("{}-proxy", t.app),
+    ];
+    expected.sort();
+    assert_eq!(t.containers(), expected);
+    assert_eq!(t.rollback().await.outcome, Outcome::RolledBack);
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+}
+
+#[tokio::test]
+async fn a_container_that_exits_fails_the_gate_at_once_with_its_logs() {
+    let t = TestApp::new(13);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    let spec = t.spec_env("v2", &[("EXIT_AT_START", "1")]);
+    let started = Instant::now();
+    let r = t.deploy(spec).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "waited out the 10 s deadline"
+    );
+    assert!(
+        r.log_tail.iter().any(|l| l.contains("EXIT_AT_START=1")),
+        "{:?}",
+        r.log_tail
+    );
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+}
+
+#[tokio::test]
+async fn crash_inside_the_verify_window_switches_back() {
+    let t = TestApp::new(14);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    let mut spec = t.spec_env("v3", &[("CRASH_AFTER", "1")]);
+    spec.verify_window_ms = 5_000;
+    let r = t.deploy(spec).await;
+    assert_eq!(r.outcome, Outcome::AutoRolledBack, "{}", r.message);
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.step == "switch" && e.status == StepStatus::Ok));
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.step == "switch-back" && e.status == StepStatus::Ok));
+    assert!(
+        r.log_tail.iter().any(|l| l.contains("CRASH_AFTER")),
+        "{:?}",
+        r.log_tail
+    );
+    assert_eq!(t.through_proxy().await, (200, "green".into(), "v2".into()));
+    let status = t.status().await;
+    assert_eq!(status.apps[0].live.as_ref().unwrap().color, Color::Green);
+    // The crashed version is gone and the prior set aside is the rollback target again.
+    let target = status.apps[0]
+        .rollback_target
+        .clone()
+        .expect("rollback target lost");
+    assert_eq!(target.image, support::image("v1"));
+}
+
+#[tokio::test]
+async fn an_invalid_proxy_config_is_never_applied() {
+    let t = TestApp::new(15);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    let config = t.proxy_config();
+    let mut spec = t.spec("v2");
+    spec.proxy_lines = vec!["no-such-haproxy-keyword 1".into()];
+    let r = t.deploy(spec).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        r.message.contains("proxy config is invalid"),
+        "{}",
+        r.message
+    );
+    assert_eq!(t.proxy_config(), config, "the live config was touched");
+    assert!(!t.containers().contains(&format!("{}-green", t.app)));
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+}
+
+#[tokio::test]
+async fn a_second_deploy_of_the_same_app_is_refused_while_the_first_runs() {
+    let t = TestApp::new(16);
+    let slow = t.spec_env("v1", &[("READY_AFTER", "3000")]);
+    let first = tokio::spawn({
+        let config = t.config();
+        async move {
+            bluegreen::agent::handle_with(AgentRequest::Deploy(slow), &Default::default(), config)
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = t.deploy(t.spec("v2")).await;
+    assert_eq!(second.outcome, Outcome::Locked);
+    assert!(
+        second.message.contains("holds the lock") && second.message.contains("nothing changed"),
+        "{}",
+        second.message
+    );
+    let first = first.await.unwrap();
+    assert_eq!(first.outcome, Outcome::Deployed, "{}", first.message);
+    assert_eq!(t.through_proxy().await.2, "v1");
+}
+
+#[test]
+fn bad_names_ports_and_refs_are_rejected_before_any_docker_call() {
+    let t = TestApp::new(17);
+    let cases: &[(&str, &str, &str)] = &[
+        ("--app", "Bad;Name", "--app \"Bad;Name\""),
+        ("--image", "app:$(id)", "--image \"app:$(id)\""),
+        ("--public-port", "65535", "--public-port 65535"),
+        ("--health-path", "health", "--health-path \"health\""),
+    ];
+    for (flag, value, expected) in cases {
+        let mut args = t.deploy_args("v1");
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1] = value.to_string();
+        // An unreachable daemon: a Docker call would exit 5, not 2.
+        let out = t
+            .cli()
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(expected), "{flag} {value}: {err}");
+    }
+    assert!(t.containers().is_empty());
+}
+
+#[tokio::test]
+async fn a_first_deployment_whose_proxy_cannot_bind_is_removed_entirely() {
+    let t = TestApp::new(18);
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", t.port)).unwrap();
+    let started = Instant::now();
+    let r = t.deploy(t.spec("v1")).await;
+    assert_eq!(r.outcome, Outcome::Failed, "{}", r.message);
+    assert!(r.message.contains("exited at start"), "{}", r.message);
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "waited for the socket deadline"
+    );
+    assert!(t.containers().is_empty(), "{:?}", t.containers());
+    assert_eq!(t.proxy_config(), "");
+    assert!(t.status().await.apps.is_empty());
+}

@@ -1,0 +1,205 @@
+//! `bluegreen run`, the whole pipeline, against the real Docker daemon and test images: what
+//! each stage's failure leaves behind, the dry run, and input errors.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+use support::{env, image, TestApp};
+
+/// `bluegreen run` for `app` with `tag`, in `workspace`, plus extra flags.
+fn run(app: &TestApp, workspace: &Path, tag: &str, extra: &[&str]) -> Output {
+    let port = app.port.to_string();
+    let image = image(tag);
+    let proxy = env("BLUEGREEN_TEST_PROXY_IMAGE");
+    let mut args = vec![
+        "run",
+        "--target",
+        "local",
+        "--app",
+        &app.app,
+        "--image",
+        &image,
+        "--public-port",
+        &port,
+        "--public-address",
+        "127.0.0.1",
+        "--container-port",
+        "8080",
+        "--proxy-image",
+        &proxy,
+        "--verify-window",
+        "300ms",
+        "--drain",
+        "200ms",
+        "--keep-warm",
+        "30s",
+        "--health-timeout",
+        "5s",
+    ];
+    // A flag in `extra` replaces the default one.
+    for flag in extra.iter().filter(|a| a.starts_with("--")) {
+        if let Some(i) = args.iter().position(|a| a == flag) {
+            if args.get(i + 1).is_some_and(|v| !v.starts_with("--")) {
+                args.remove(i + 1);
+            }
+            args.remove(i);
+        }
+    }
+    args.extend_from_slice(extra);
+    let mut cmd = app.cli();
+    for (k, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("INPUT_") || k.starts_with("GITHUB_"))
+    {
+        cmd.env_remove(k);
+    }
+    cmd.current_dir(workspace).args(&args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn metrics(workspace: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(workspace.join("bluegreen-report/metrics.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn summary(workspace: &Path) -> String {
+    std::fs::read_to_string(workspace.join("bluegreen-report/summary.md")).unwrap()
+}
+
+#[test]
+fn a_retired_action_stops_the_run_before_any_host_changes() {
+    let app = TestApp::new(31);
+    let ws = tempfile::tempdir().unwrap();
+    let wf = ws.path().join(".github/workflows");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(
+        wf.join("ci.yml"),
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/upload-artifact@v3\n",
+    )
+    .unwrap();
+    let out = run(&app, ws.path(), "v1", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        app.containers().is_empty(),
+        "nothing may be started: {:?}",
+        app.containers()
+    );
+    let s = summary(ws.path());
+    assert!(
+        s.contains("**Stopped:** lint: 1 findings at or above `error`"),
+        "{s}"
+    );
+    assert!(s.contains("No host was changed"), "{s}");
+    assert_eq!(metrics(ws.path())["status"], "failure");
+    assert!(ws.path().join("bluegreen-report/lint.sarif").exists());
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let app = TestApp::new(32);
+    let ws = tempfile::tempdir().unwrap();
+    let out = run(&app, ws.path(), "v1", &["--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.contains("dry run: nothing was changed"), "{stdout}");
+    assert!(
+        stdout.contains("now: nothing (first deployment); next: blue"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("health gate on /health (timeout 5s)"),
+        "{stdout}"
+    );
+    assert!(app.containers().is_empty(), "{:?}", app.containers());
+}
+
+#[test]
+fn a_failed_deploy_keeps_the_old_version_serving_and_reports_why() {
+    let app = TestApp::new(33);
+    let ws = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let first = run(&app, ws.path(), "v1", &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(metrics(ws.path())["live_color"]["after"], "blue");
+    let second = run(&app, ws.path(), "v2", &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let m = metrics(ws.path());
+    assert_eq!(m["live_color"]["before"], "blue");
+    assert_eq!(m["live_color"]["after"], "green");
+    assert!(
+        m["image"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{m}"
+    );
+
+    // v3 never becomes healthy: the run fails, v2 keeps serving, v1 stays the rollback target.
+    let third = run(&app, ws.path(), "v3", &["--env", "FAIL_HEALTH=1"]);
+    assert_eq!(third.status.code(), Some(1), "{}", text(&third));
+    let (status, color, version) = rt.block_on(app.through_proxy());
+    assert_eq!(
+        (status, color.as_str(), version.as_str()),
+        (200, "green", "v2")
+    );
+    let m = metrics(ws.path());
+    assert_eq!(m["status"], "failure");
+    assert_eq!(m["live_color"]["after"], "green");
+    let s = summary(ws.path());
+    assert!(s.contains("**Stopped:**"), "{s}");
+    let state = rt.block_on(app.status());
+    let target = state.apps[0]
+        .rollback_target
+        .as_ref()
+        .expect("rollback target kept");
+    assert!(target.image.ends_with(":v1"), "{target:?}");
+}
+
+#[test]
+fn bad_inputs_name_the_flag_or_the_input() {
+    let app = TestApp::new(34);
+    let ws = tempfile::tempdir().unwrap();
+    let out = run(&app, ws.path(), "v1", &["--public-port", "99999"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`--public-port`") && err.contains("99999"),
+        "{err}"
+    );
+
+    // Image checks on an image that is not in ECR are refused, not silently skipped.
+    let out = run(&app, ws.path(), "v1", &["--expect-digest", "sha256:0123"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("expect-digest: image checks run on ECR images only"),
+        "{err}"
+    );
+
+    // The same mistake as an action input is named as the input.
+    let out = app
+        .cli()
+        .current_dir(ws.path())
+        .env("INPUT_APP", &app.app)
+        .env("INPUT_IMAGE", image("v1"))
+        .env("INPUT_PUBLIC-PORT", "eighty")
+        .env("INPUT_CONTAINER-PORT", "8080")
+        .arg("run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("input `public-port`") && err.contains("eighty"),
+        "{err}"
+    );
+    assert!(app.containers().is_empty());
+}

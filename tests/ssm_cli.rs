@@ -1,0 +1,363 @@
+//! `bluegreen deploy|rollback|status --target ssm` as a user runs them, against the SSM test
+//! server: flags, validation, exit codes, output.
+
+mod ssm_support;
+
+use serde_json::{json, Value};
+use ssm_support::{config, instance_ids, Shims, SsmServer};
+use std::process::{Command, Output};
+
+fn bluegreen(server: Option<&SsmServer>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+    cmd.args(args);
+    if let Some(server) = server {
+        for (k, v) in server.cli_env() {
+            cmd.env(k, v);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+const FAST_POLL: [&str; 4] = ["--ssm-poll-min", "50ms", "--ssm-poll-max", "200ms"];
+
+fn deploy_args<'a>(ids: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "deploy",
+        "--target",
+        "ssm",
+        "--instance-ids",
+        ids,
+        "--app",
+        "bgs-shop",
+        "--image",
+        "shop:2",
+        "--public-port",
+        "19080",
+        "--container-port",
+        "8080",
+        "--agent-image",
+        "bluegreen-action:local",
+    ];
+    args.extend(FAST_POLL);
+    args.extend(extra);
+    args
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test]
+async fn deploy_checks_every_host_then_rolls_out_in_batches() {
+    let shims = Shims::new();
+    let ids = instance_ids(3);
+    let instances: Vec<(String, Value)> = ids
+        .iter()
+        .map(|i| (i.clone(), json!({"env": {"SHIM_LIVE_IMAGE": "shop:1"}})))
+        .collect();
+    let server = SsmServer::start(config(&shims, &instances));
+    let joined = ids.join(",");
+    let out = bluegreen(
+        Some(&server),
+        &deploy_args(
+            &joined,
+            &[
+                "--max-concurrency",
+                "2",
+                "--image-platform",
+                "linux/amd64,linux/arm64",
+                "--format",
+                "json",
+            ],
+        ),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["preflight"]["hosts"][0]["app"]["live"]["image"], "shop:1");
+    let statuses: Vec<&str> = v["fleet"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["succeeded"; 3]);
+    let sends: Vec<Value> = server
+        .requests_of("SendCommand")
+        .await
+        .iter()
+        .map(|r| r["body"]["InstanceIds"].clone())
+        .collect();
+    // One status command for the whole fleet, then batches of two.
+    assert_eq!(sends, [json!(ids), json!(ids[0..2]), json!([ids[2]])]);
+    server.assert_all_valid().await;
+}
+
+#[tokio::test]
+async fn a_failed_host_rolls_the_switched_hosts_back_and_exits_1() {
+    let shims = Shims::new();
+    let ids = instance_ids(3);
+    let server = SsmServer::start(config(
+        &shims,
+        &[
+            (ids[0].clone(), json!({})),
+            (ids[1].clone(), json!({"env": {"SHIM_DEPLOY": "failed"}})),
+            (ids[2].clone(), json!({})),
+        ],
+    ));
+    let out = bluegreen(Some(&server), &deploy_args(&ids.join(","), &[]));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rolled back"), "{text}");
+    assert!(text.contains("1 hosts were not started"), "{text}");
+    let first_line = text.lines().find(|l| l.starts_with(&ids[0])).unwrap();
+    assert!(first_line.contains("rolled back"), "{first_line}");
+}
+
+#[tokio::test]
+async fn a_host_that_fails_preflight_stops_the_deploy_before_any_change() {
+    let shims = Shims::new();
+    let ids = instance_ids(2);
+    let server = SsmServer::start(config(
+        &shims,
+        &[
+            (ids[0].clone(), json!({})),
+            (ids[1].clone(), json!({"ping": "ConnectionLost"})),
+        ],
+    ));
+    let out = bluegreen(Some(&server), &deploy_args(&ids.join(","), &[]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was changed"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ConnectionLost"));
+    // Only the read-only status command went out, and only to the reachable host.
+    let sends = server.requests_of("SendCommand").await;
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0]["body"]["InstanceIds"], json!([ids[0]]));
+}
+
+#[tokio::test]
+async fn status_by_tag_and_rollback_with_nothing_to_roll_back() {
+    let shims = Shims::new();
+    let ids = instance_ids(2);
+    let spec = json!({"tags": {"Role": "bgs-api"}, "env": {
+        "SHIM_ROLLBACK": "nothing_to_roll_back", "SHIM_LIVE_IMAGE": "shop:7", "SHIM_PRIOR_IMAGE": "shop:6"
+    }});
+    let server = SsmServer::start(config(
+        &shims,
+        &[(ids[0].clone(), spec.clone()), (ids[1].clone(), spec)],
+    ));
+
+    let mut args = vec![
+        "status",
+        "--target",
+        "ssm",
+        "--target-tags",
+        "Role=bgs-api,bgs-web",
+    ];
+    args.extend(FAST_POLL);
+    let out = bluegreen(Some(&server), &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&ids[0]) && text.contains(&ids[1]), "{text}");
+    // Each host's state table: the live image and the rollback target.
+    assert_eq!(text.matches("ROLLBACK TARGET").count(), 2, "{text}");
+    assert!(text.contains("shop:7") && text.contains("shop:6"), "{text}");
+
+    let mut args = vec![
+        "rollback",
+        "--target",
+        "ssm",
+        "--target-tags",
+        "Role=bgs-api",
+        "--app",
+        "bgs-shop",
+    ];
+    args.extend(FAST_POLL);
+    args.extend(["--max-errors", "100%"]);
+    let out = bluegreen(Some(&server), &args);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "every host had nothing to roll back"
+    );
+}
+
+#[test]
+fn bad_flags_fail_with_exit_2_naming_the_flag() {
+    let id = "i-0123456789abcdef0";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["status", "--target", "ssm"], "--instance-ids"),
+        (
+            vec!["status", "--target", "ssm", "--instance-ids", "web-1"],
+            "--instance-ids",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--max-errors",
+                "ten",
+            ],
+            "--max-errors",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--max-concurrency",
+                "150%",
+            ],
+            "--max-concurrency",
+        ),
+        (
+            vec!["status", "--target", "ssm", "--target-tags", "Role"],
+            "--target-tags",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--target-tags",
+                "A=b",
+            ],
+            "--target-tags",
+        ),
+        (vec!["status", "--instance-ids", id], "--target ssm"),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--agent-image",
+                "x;reboot",
+            ],
+            "--agent-image",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--command-timeout",
+                "3d",
+            ],
+            "--command-timeout",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--output-s3-bucket",
+                "Bad_Bucket",
+            ],
+            "--output-s3-bucket",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--fleet-rollback-on-budget",
+                "maybe",
+            ],
+            "--fleet-rollback-on-budget",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--image-platform",
+                "linux/",
+            ],
+            "--image-platform",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = bluegreen(None, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_cancels_the_commands_in_flight() {
+    let shims = Shims::new();
+    let ids = instance_ids(1);
+    let server = SsmServer::start(config(
+        &shims,
+        &[(ids[0].clone(), json!({"behavior": "stuck"}))],
+    ));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+    cmd.args(deploy_args(&ids[0], &[]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in server.cli_env() {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    // Wait until the preflight's status command (never picked up) is being polled: the CLI
+    // holds its id from then on.
+    for _ in 0..200 {
+        if !server.requests_of("ListCommands").await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stats = server.stats().await;
+    let command_id = stats["commands"][0]["command_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("terminated: CancelCommand sent for 1 commands"),
+        "{stderr}"
+    );
+    let cancels = server.requests_of("CancelCommand").await;
+    assert_eq!(cancels.len(), 1);
+    assert_eq!(cancels[0]["body"]["CommandId"], command_id.as_str());
+}

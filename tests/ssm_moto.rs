@@ -1,0 +1,93 @@
+//! The SSM requests the transport sends, checked against moto's server (another model of the
+//! API than tests/ssm_server.py): SendCommand, ListCommands and GetCommandInvocation. moto
+//! 5.2 does not implement ListCommandInvocations or DescribeInstanceInformation; those shapes
+//! are checked by tests/ssm_server.py only.
+
+use bluegreen::agent::AgentRequest;
+use bluegreen::fleet::ssm::{agent_script, SsmSettings, SsmTransport, DOCUMENT};
+use bluegreen::report::EventLog;
+use std::time::Duration;
+
+fn moto_url() -> String {
+    std::env::var("BLUEGREEN_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!("BLUEGREEN_TEST_MOTO_URL is not set: run scripts/test (it starts moto's server)")
+    })
+}
+
+fn client(url: &str) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(url)
+        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "AKIDBGSTEST",
+            "bgs-test-secret",
+            None,
+            None,
+            "bgs-test",
+        ))
+        .retry_config(bluegreen::fleet::ssm::retry_config())
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn moto_accepts_the_commands_the_transport_sends() {
+    let url = moto_url();
+    let mut settings = SsmSettings::new(
+        "ghcr.io/org/bluegreen-action:0.1.0".into(),
+        Duration::from_secs(600),
+    );
+    settings.output_s3_bucket = Some("bgs-logs".into());
+    settings.cloudwatch_log_group = Some("/bgs/deploys".into());
+    settings.comment = "bluegreen status bgs-shop".into();
+    let t = SsmTransport::new(client(&url), settings, EventLog::new());
+    let ids = vec![
+        "i-0000000000000a1b2".to_string(),
+        "i-0000000000000a2b3".to_string(),
+    ];
+    let request = AgentRequest::Status {
+        app: Some("bgs-shop".into()),
+    };
+
+    let command_id = t
+        .send(&ids, &request)
+        .await
+        .expect("moto accepts SendCommand");
+
+    let (status, completed) = t
+        .progress(&command_id)
+        .await
+        .expect("moto accepts ListCommands")
+        .expect("moto lists the command it just accepted");
+    assert!(!status.is_empty());
+    assert!(completed >= 0);
+
+    // The command as moto stored it: our document, parameters and limits, unchanged.
+    let listed = client(&url)
+        .list_commands()
+        .command_id(&command_id)
+        .send()
+        .await
+        .unwrap();
+    let cmd = &listed.commands()[0];
+    assert_eq!(cmd.document_name(), Some(DOCUMENT));
+    assert_eq!(cmd.instance_ids(), ids.as_slice());
+    let params = cmd.parameters().unwrap();
+    let image = "ghcr.io/org/bluegreen-action:0.1.0";
+    assert_eq!(params["commands"], agent_script(image, &request).unwrap());
+    assert_eq!(params["executionTimeout"], vec!["600".to_string()]);
+    assert_eq!(cmd.output_s3_bucket_name(), Some("bgs-logs"));
+    assert_eq!(cmd.comment(), Some("bluegreen status bgs-shop"));
+    assert_eq!(cmd.max_concurrency(), Some("2"));
+    assert_eq!(cmd.max_errors(), Some("2"));
+
+    let inv = client(&url)
+        .get_command_invocation()
+        .command_id(&command_id)
+        .instance_id(&ids[0])
+        .send()
+        .await
+        .expect("moto accepts GetCommandInvocation");
+    assert_eq!(inv.instance_id(), Some(ids[0].as_str()));
+}

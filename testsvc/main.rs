@@ -1,0 +1,150 @@
+//! A tiny HTTP/1.1 keep-alive server for blue-green tests: std only, built as a static binary
+//! (`rustc -O -C target-feature=+crt-static`) so a `FROM scratch` image holds nothing else.
+//!
+//! Behaviour is chosen by environment variables:
+//! - `PORT` (default 8080): the port to listen on (all interfaces).
+//! - `VERSION` (default `dev`): served in the body of `/` and in the `X-Version` header.
+//! - `READY_AFTER` (ms, default 0): `/health` answers 503 until this long after start.
+//! - `FAIL_HEALTH=1`: `/health` always answers 503 (a version that never becomes healthy).
+//! - `CRASH_AFTER` (seconds): the process exits with code 3 this long after start.
+//! - `EXIT_AT_START=1`: prints a message and exits with code 2 right away.
+//! - `SLOW_MS` (default 0): every response to `/slow` waits this long (drain tests).
+//!
+//! `/env/NAME` answers the value of the variable NAME, so tests can see what the engine passed
+//! to the container (this is a test service: never expose an app's environment like this).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+struct Config {
+    version: String,
+    ready_after: Duration,
+    fail_health: bool,
+    slow: Duration,
+}
+
+fn env_u64(name: &str) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            eprintln!("testsvc: {name}={v:?} is not a number");
+            std::process::exit(64)
+        }),
+        Err(_) => 0,
+    }
+}
+
+fn main() {
+    let started = Instant::now();
+    let port = match std::env::var("PORT") {
+        Ok(p) => p,
+        Err(_) => "8080".to_string(),
+    };
+    let config = Config {
+        version: std::env::var("VERSION").unwrap_or_else(|_| "dev".to_string()),
+        ready_after: Duration::from_millis(env_u64("READY_AFTER")),
+        fail_health: std::env::var("FAIL_HEALTH").as_deref() == Ok("1"),
+        slow: Duration::from_millis(env_u64("SLOW_MS")),
+    };
+    if std::env::var("EXIT_AT_START").as_deref() == Ok("1") {
+        eprintln!("testsvc {}: EXIT_AT_START=1, exiting", config.version);
+        std::process::exit(2);
+    }
+    let crash_after = env_u64("CRASH_AFTER");
+    if crash_after > 0 {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(crash_after));
+            eprintln!("testsvc: CRASH_AFTER={crash_after}s reached, crashing");
+            std::process::exit(3);
+        });
+    }
+    let listener = match TcpListener::bind(format!("0.0.0.0:{port}")) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("testsvc: cannot listen on port {port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("testsvc {} listening on {port}", config.version);
+    let config: &'static Config = Box::leak(Box::new(config));
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || serve(stream, config, started));
+    }
+}
+
+/// Serves requests on one connection until the client closes it.
+fn serve(stream: TcpStream, config: &Config, started: Instant) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        match reader.read_line(&mut request_line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut close = false;
+        let mut content_length = 0usize;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if lower == "connection: close" {
+                close = true;
+            }
+            if let Some(n) = lower.strip_prefix("content-length:") {
+                content_length = n.trim().parse().unwrap_or(0);
+            }
+        }
+        if content_length > 0 {
+            let mut body = vec![0u8; content_length];
+            if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                return;
+            }
+        }
+        let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+        let (status, body) = respond(path, config, started);
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nX-Version: {v}\r\nContent-Length: {len}\r\n{conn}\r\n{body}",
+            v = config.version,
+            len = body.len(),
+            conn = if close { "Connection: close\r\n" } else { "" },
+        );
+        if writer.write_all(response.as_bytes()).is_err() || close {
+            return;
+        }
+    }
+}
+
+fn respond(path: &str, config: &Config, started: Instant) -> (&'static str, String) {
+    match path {
+        "/health" => {
+            if config.fail_health || started.elapsed() < config.ready_after {
+                ("503 Service Unavailable", "not ready\n".to_string())
+            } else {
+                ("200 OK", "ok\n".to_string())
+            }
+        }
+        "/slow" => {
+            std::thread::sleep(config.slow);
+            ("200 OK", format!("{}\n", config.version))
+        }
+        _ => match path.strip_prefix("/env/") {
+            Some(name) => match std::env::var(name) {
+                Ok(v) => ("200 OK", v),
+                Err(_) => ("404 Not Found", format!("{name} is not set\n")),
+            },
+            None => ("200 OK", format!("{}\n", config.version)),
+        },
+    }
+}
