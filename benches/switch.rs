@@ -255,8 +255,9 @@ fn main() {
         wall_ms.push(wall);
         if let Some(start) = event(&r, "start") {
             for (key, label) in [
-                ("aside: ", "start: set prior aside"),
-                ("create+start: ", "start: docker create+start"),
+                ("set aside: ", "start: rename prior"),
+                ("created: ", "start: kill prior || docker create"),
+                ("docker start: ", "start: docker start"),
             ] {
                 if let Some(v) = start
                     .detail

@@ -215,19 +215,21 @@ impl Run<'_> {
     }
 
     /// Sets the idle color's container (the rollback target) aside and starts the new version
-    /// in its place. Returns the new container's name and whether a prior was set aside
-    /// (`Some(was_running)`).
+    /// in its place: the prior is renamed, then killed while Docker creates the new container
+    /// (neither waits for the other), and the new one starts once the prior's port is free.
+    /// Returns the new container's name and whether a prior was set aside (`Some(was_running)`).
     async fn start(
         &self,
         color: Color,
         env: Vec<EnvVar>,
         digest: Option<&str>,
     ) -> Step<(String, Option<bool>)> {
-        let t = self.timer("start");
+        let (host, t) = (self.host, self.timer("start"));
         let mut spec = self.spec.clone();
         spec.env = env;
+        let port = state::color_port(spec.public_port, color);
         let clock = std::time::Instant::now();
-        let aside = match start::set_aside(self.host, &spec.app, color).await {
+        let aside = match start::set_aside(host, &spec.app, color).await {
             Ok(aside) => aside,
             Err(e) => {
                 t.fail(format!("{e:#}"));
@@ -236,19 +238,30 @@ impl Run<'_> {
             }
         };
         let aside_ms = clock.elapsed().as_millis();
-        match start::start_color(self.host, &spec, color, digest).await {
-            Ok(s) => {
+        let stop_prior = async {
+            match aside {
+                Some(true) => start::stop_aside(host, &spec.app, color).await,
+                _ => Ok(()),
+            }
+        };
+        let (stopped, created) =
+            tokio::join!(stop_prior, start::create_color(host, &spec, color, digest));
+        let created_ms = clock.elapsed().as_millis() - aside_ms;
+        let started = match (stopped, created) {
+            (Ok(()), Ok(name)) => start::run_color(host, &name, port).await.map(|()| name),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        match started {
+            Ok(name) => {
                 t.ok(format!(
-                    "{} on 127.0.0.1:{} (setting the previous {color} aside: {aside_ms} ms, docker create+start: {} ms)",
-                    s.name,
-                    state::color_port(spec.public_port, color),
-                    s.docker_ms
+                    "{name} on 127.0.0.1:{port} (previous {color} set aside: {aside_ms} ms, stopped while the new one was created: {created_ms} ms, docker start: {} ms)",
+                    clock.elapsed().as_millis() - aside_ms - created_ms
                 ));
-                Ok(Ok((s.name, aside)))
+                Ok(Ok((name, aside)))
             }
             Err(e) => {
                 t.fail(format!("{e:#}"));
-                start::remove(self.host, &state::color_name(&spec.app, color)).await?;
+                start::remove(host, &state::color_name(&spec.app, color)).await?;
                 self.put_back(color, aside).await?;
                 let msg = format!("{e:#}; the live version keeps serving");
                 Ok(Err(Halt::failed(msg)))

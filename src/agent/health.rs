@@ -3,7 +3,7 @@
 //!
 //! Polling adapts: probes go out every 50 ms for the first second (most apps are ready by then,
 //! and each one is a single loopback request), then the interval grows by half each miss up to
-//! 1 s, so a fast app is caught within ~50 ms of being ready and a slow one is not hammered. Once a probe passes, the confirming probes follow 20 ms apart. Every
+//! 1 s, so a fast app is caught within ~50 ms of being ready and a slow one is not hammered. Once a probe passes, the confirming probes follow 10 ms apart. Every
 //! round also asks Docker whether the container still runs, so a crash fails the gate at once
 //! with the container's last log lines instead of waiting out the deadline.
 
@@ -16,7 +16,7 @@ const FIRST_INTERVAL: Duration = Duration::from_millis(50);
 /// How long probes stay at [`FIRST_INTERVAL`] before backing off.
 const FAST_PHASE: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(1);
-const CONFIRM_INTERVAL: Duration = Duration::from_millis(20);
+const CONFIRM_INTERVAL: Duration = Duration::from_millis(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Log lines kept in the reply when a container fails (the reply must stay small).
 pub const LOG_LINES: usize = 20;

@@ -11,25 +11,17 @@ use bollard::query_parameters::{
 };
 use std::collections::HashMap;
 
-/// What starting the new color took, split so reports can tell Docker's time from ours.
-#[derive(Debug)]
-pub struct Started {
-    pub name: String,
-    /// Docker's create and start of the new container.
-    pub docker_ms: u64,
-}
-
-/// Replaces whatever holds the idle color with a fresh container of `spec.image`, started.
-pub async fn start_color(
+/// Replaces whatever holds the idle color with a fresh container of `spec.image` (created,
+/// not started yet); returns its name.
+pub async fn create_color(
     host: &Host,
     spec: &DeploySpec,
     color: Color,
     digest: Option<&str>,
-) -> anyhow::Result<Started> {
+) -> anyhow::Result<String> {
     let name = state::color_name(&spec.app, color);
     // Normally gone already (set aside); a leftover of an interrupted run is replaced.
     remove(host, &name).await?;
-    let clock = std::time::Instant::now();
     let port = state::color_port(spec.public_port, color);
     let labels = HashMap::from([
         (state::LABEL_APP, spec.app.clone()),
@@ -78,21 +70,22 @@ pub async fn start_color(
     host.create_named(&name, body)
         .await
         .with_context(|| format!("cannot create {name} from {}", spec.image))?;
+    Ok(name)
+}
+
+/// Starts the container [`create_color`] made, on the color's loopback port.
+pub async fn run_color(host: &Host, name: &str, port: u16) -> anyhow::Result<()> {
     host.docker
-        .start_container(&name, None)
+        .start_container(name, None)
         .await
-        .with_context(|| format!("cannot start {name} (is port {port} free on 127.0.0.1?)"))?;
-    Ok(Started {
-        docker_ms: clock.elapsed().as_millis() as u64,
-        name,
-    })
+        .with_context(|| format!("cannot start {name} (is port {port} free on 127.0.0.1?)"))
 }
 
 /// Moves the idle color's container (the rollback target) out of the way so the new version
-/// can take its name and port, without losing it: it is killed (the proxy has it in
-/// maintenance, so no request is in flight on it) and renamed `<app>-<color>-prior`. The deploy
+/// can take its name, without losing it: it is renamed `<app>-<color>-prior`. The deploy
 /// removes it once the new version is proven, or puts it back if the new version fails.
-/// Returns whether it was running (warm), so [`restore`] can start it again.
+/// Returns whether it was running (warm): then [`stop_aside`] must free its port before the new
+/// version starts, and [`restore`] starts it again.
 pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<Option<bool>> {
     let (name, aside) = (state::color_name(app, color), state::aside_name(app, color));
     remove(host, &aside).await?;
@@ -103,15 +96,6 @@ pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<O
         }) => return Ok(None),
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot inspect {name}"))),
     };
-    if running {
-        let kill = KillContainerOptions {
-            signal: "SIGKILL".into(),
-        };
-        host.docker
-            .kill_container(&name, Some(kill))
-            .await
-            .with_context(|| format!("cannot stop {name} to set it aside"))?;
-    }
     host.docker
         .rename_container(
             &name,
@@ -122,6 +106,23 @@ pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<O
         .await
         .with_context(|| format!("cannot rename {name} to {aside}"))?;
     Ok(Some(running))
+}
+
+/// Kills the set-aside prior so its port is free (the proxy has it in maintenance, so no
+/// request is in flight on it). It stays on the host, stopped, until the new version is proven.
+pub async fn stop_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<()> {
+    let aside = state::aside_name(app, color);
+    let kill = KillContainerOptions {
+        signal: "SIGKILL".into(),
+    };
+    match host.docker.kill_container(&aside, Some(kill)).await {
+        Ok(()) => Ok(()),
+        // 409: it stopped on its own in the meantime; the port is free all the same.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot stop {aside} to free its port")),
+    }
 }
 
 /// Puts a set-aside container back as the idle color (started again if it was warm).
@@ -142,12 +143,16 @@ pub async fn restore(
     Ok(())
 }
 
-/// Starts an existing stopped color again (rollback to a stopped prior).
+/// Starts an existing stopped color again (rollback to a stopped prior). One that runs
+/// already (a prior whose kill failed) is left as it is.
 pub async fn restart_color(host: &Host, name: &str) -> anyhow::Result<()> {
-    host.docker
-        .start_container(name, None)
-        .await
-        .with_context(|| format!("cannot start {name}"))
+    match host.docker.start_container(name, None).await {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot start {name}")),
+    }
 }
 
 /// Removes a container if it exists.
