@@ -8,7 +8,7 @@
 
 use crate::agent::cli::parse_env_lines;
 use crate::agent::cli::DEFAULT_PROXY_IMAGE;
-use crate::agent::protocol::EnvVar;
+use crate::agent::protocol::{DeploySpec, EnvVar};
 use crate::agent::validate;
 use crate::exit::UsageError;
 use crate::gha::inputs::{given, parse_bool, parse_duration, parse_list, InputError};
@@ -90,6 +90,9 @@ pub struct RunInputs {
     /// Proxy image (HAProxy layout).
     #[arg(long)]
     pub proxy_image: Option<String>,
+    /// Extra lines for the proxy's backend section, one per line (e.g. timeout server 120s).
+    #[arg(long)]
+    pub proxy_lines: Option<String>,
     /// Paths to lint.
     #[arg(long)]
     pub lint_paths: Option<String>,
@@ -204,6 +207,32 @@ pub struct DeployConfig {
     pub env: Vec<EnvVar>,
     pub env_from_ssm: Option<String>,
     pub proxy_image: String,
+    pub proxy_lines: Vec<String>,
+}
+
+impl DeployConfig {
+    /// The request every host's agent gets to deploy `image` (the verified digest reference,
+    /// or the input as given).
+    pub fn spec(&self, image: &str, deploy_id: &str) -> DeploySpec {
+        let ms = |d: Duration| d.as_millis() as u64;
+        DeploySpec {
+            app: self.app.clone(),
+            image: image.to_string(),
+            public_port: self.public_port,
+            container_port: self.container_port,
+            health_path: self.health_path.clone(),
+            health_timeout_ms: ms(self.health_timeout),
+            verify_window_ms: ms(self.verify_window),
+            keep_warm_ms: ms(self.keep_warm),
+            drain_ms: ms(self.drain),
+            env: self.env.clone(),
+            env_from_ssm: self.env_from_ssm.clone(),
+            proxy_image: self.proxy_image.clone(),
+            deploy_id: deploy_id.to_string(),
+            public_address: self.public_address.clone(),
+            proxy_lines: self.proxy_lines.clone(),
+        }
+    }
 }
 
 /// The whole validated configuration of `bluegreen run`.
@@ -249,6 +278,7 @@ impl RunConfig {
             proxy_image: given(&inputs.proxy_image)
                 .unwrap_or(DEFAULT_PROXY_IMAGE)
                 .to_string(),
+            proxy_lines: p.proxy_lines(&inputs.proxy_lines)?,
         };
         Ok(RunConfig {
             deploy,
@@ -412,6 +442,23 @@ impl Parser {
         Ok(vars)
     }
 
+    /// One backend line per input line; blank lines are skipped.
+    fn proxy_lines(&self, value: &Option<String>) -> Result<Vec<String>, InputError> {
+        let lines: Vec<String> = given(value)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        for line in &lines {
+            validate::proxy_line(line).map_err(|e| {
+                self.relabel("proxy-lines", line, "not a line of HAProxy config", &e)
+            })?;
+        }
+        Ok(lines)
+    }
+
     fn relative_dir(
         &self,
         input: &str,
@@ -474,13 +521,17 @@ mod tests {
     #[test]
     fn bad_values_are_refused_not_defaulted() {
         type Case = (fn(&mut RunInputs), &'static str);
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             (|i| i.app = Some("Shop!".into()), "app"),
             (|i| i.skip = Some("lint,deploy-now".into()), "skip"),
             (|i| i.dry_run = Some("yes".into()), "dry-run"),
             (|i| i.env = Some("A=1\nnot a pair".into()), "env"),
             (|i| i.report_dir = Some("../out".into()), "report-dir"),
             (|i| i.health_path = Some("health".into()), "health-path"),
+            (
+                |i| i.proxy_lines = Some(format!("timeout server {}", "9".repeat(600))),
+                "proxy-lines",
+            ),
         ];
         for (mutate, input) in cases {
             let mut i = minimal();
@@ -499,5 +550,19 @@ mod tests {
         assert_eq!(c.skip, vec![Stage::Lint, Stage::VerifyImage]);
         assert_eq!(c.deploy.env.len(), 2);
         assert_eq!(c.deploy.env[1].value, "a=b");
+    }
+
+    #[test]
+    fn the_spec_carries_every_deploy_setting() {
+        let mut i = minimal();
+        i.proxy_lines = Some("timeout server 120s\n\n  option httplog \n".into());
+        i.keep_warm = Some("2m".into());
+        let c = RunConfig::from_inputs(&i, Origin::Action).unwrap();
+        let spec = c.deploy.spec("repo@sha256:abc", "d-1");
+        assert_eq!(spec.proxy_lines, ["timeout server 120s", "option httplog"]);
+        assert_eq!(spec.keep_warm_ms, 120_000);
+        assert_eq!(spec.image, "repo@sha256:abc");
+        assert_eq!(spec.deploy_id, "d-1");
+        assert_eq!(spec.app, c.deploy.app);
     }
 }

@@ -549,24 +549,7 @@ impl Pipeline {
     }
 
     fn deploy_spec(&self, image: &str) -> DeploySpec {
-        let d = &self.config.deploy;
-        DeploySpec {
-            app: d.app.clone(),
-            image: image.to_string(),
-            public_port: d.public_port,
-            container_port: d.container_port,
-            health_path: d.health_path.clone(),
-            health_timeout_ms: d.health_timeout.as_millis() as u64,
-            verify_window_ms: d.verify_window.as_millis() as u64,
-            keep_warm_ms: d.keep_warm.as_millis() as u64,
-            drain_ms: d.drain.as_millis() as u64,
-            env: d.env.clone(),
-            env_from_ssm: d.env_from_ssm.clone(),
-            proxy_image: d.proxy_image.clone(),
-            deploy_id: self.deploy_id.clone(),
-            public_address: d.public_address.clone(),
-            proxy_lines: Vec::new(),
-        }
+        self.config.deploy.spec(image, &self.deploy_id)
     }
 
     async fn deploy_stage(&self, fleet: &Fleet, spec: &DeploySpec) -> FleetReport {

@@ -130,8 +130,15 @@ fn a_failed_deploy_keeps_the_old_version_serving_and_reports_why() {
     let first = run(&app, ws.path(), "v1", &[]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert_eq!(metrics(ws.path())["live_color"]["after"], "blue");
-    let second = run(&app, ws.path(), "v2", &[]);
+    let second = run(
+        &app,
+        ws.path(),
+        "v2",
+        &["--proxy-lines", "timeout server 90s"],
+    );
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let config = app.proxy_config();
+    assert!(config.contains("\n  timeout server 90s\n"), "{config}");
     let m = metrics(ws.path());
     assert_eq!(m["live_color"]["before"], "blue");
     assert_eq!(m["live_color"]["after"], "green");

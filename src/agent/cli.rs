@@ -1,6 +1,7 @@
 //! Command-line arguments that describe what to deploy (the same on every transport).
 
 use super::protocol::{DeploySpec, EnvVar};
+use crate::config::DeployConfig;
 use crate::exit::UsageError;
 use clap::Args;
 use std::path::PathBuf;
@@ -87,23 +88,23 @@ impl DeployArgs {
                 value: value.to_string(),
             });
         }
-        Ok(DeploySpec {
+        let settings = DeployConfig {
             app: self.app.clone(),
             image: self.image.clone(),
             public_port: self.public_port,
             container_port: self.container_port,
+            public_address: Some(self.public_address.clone()),
             health_path: self.health_path.clone(),
-            health_timeout_ms: self.health_timeout.as_millis() as u64,
-            verify_window_ms: self.verify_window.as_millis() as u64,
-            keep_warm_ms: self.keep_warm.as_millis() as u64,
-            drain_ms: self.drain.as_millis() as u64,
+            health_timeout: self.health_timeout,
+            verify_window: self.verify_window,
+            keep_warm: self.keep_warm,
+            drain: self.drain,
             env,
             env_from_ssm: self.env_from_ssm.clone(),
             proxy_image: self.proxy_image.clone(),
-            deploy_id: deploy_id.to_string(),
-            public_address: Some(self.public_address.clone()),
             proxy_lines: self.proxy_lines.clone(),
-        })
+        };
+        Ok(settings.spec(&self.image, deploy_id))
     }
 }
 

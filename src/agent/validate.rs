@@ -161,6 +161,17 @@ pub fn public_address(address: &str) -> Result<IpAddr, UsageError> {
     })
 }
 
+/// An extra line for the proxy's backend section (checked by `haproxy -c` later; this only
+/// keeps it to one line).
+pub fn proxy_line(line: &str) -> Result<(), UsageError> {
+    if line.trim().is_empty() || line.len() > 500 || line.chars().any(|c| c.is_control()) {
+        return Err(UsageError(format!(
+            "--proxy-line {line:?}: expected one non-empty line of HAProxy config (no control characters, at most 500 characters)"
+        )));
+    }
+    Ok(())
+}
+
 /// Every field of a deploy request, before anything touches Docker.
 pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     app_name(&spec.app)?;
@@ -180,11 +191,7 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
         }
     }
     for line in &spec.proxy_lines {
-        if line.is_empty() || line.len() > 500 || line.chars().any(|c| c.is_control()) {
-            return Err(UsageError(format!(
-                "--proxy-line {line:?}: expected one non-empty line of HAProxy config (no control characters, at most 500 characters)"
-            )));
-        }
+        proxy_line(line)?;
     }
     if let Some(path) = &spec.env_from_ssm {
         let ok = path.starts_with('/')
