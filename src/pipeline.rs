@@ -13,6 +13,7 @@ use crate::fleet::rollout::{self, FleetReport, HostStatus, RolloutPlan};
 use crate::fleet::ssm::{self, SsmTransport};
 use crate::fleet::targets::RolloutLimits;
 use crate::fleet::{LocalTransport, TargetArgs, TargetKind, Transport};
+use crate::gha::inputs::{clap_reason, push_given};
 use crate::gha::RunnerEnv;
 use crate::image::{self, ImageVerdict};
 use crate::lint::{self, LintReport};
@@ -109,27 +110,6 @@ fn target_args(config: &RunConfig) -> anyhow::Result<TargetArgs> {
     let parsed = TargetOnly::try_parse_from(&argv)
         .map_err(|e| UsageError(format!("target inputs: {}", clap_reason(&e))))?;
     Ok(parsed.target)
-}
-
-/// Appends `--NAME VALUE` for each input given; a list input (one item per line or comma
-/// separated) becomes one comma-separated value, as the flags take it.
-fn push_given(argv: &mut Vec<String>, fields: &[(&str, &Option<String>)]) {
-    for (name, value) in fields {
-        if let Some(v) = crate::gha::inputs::given(value) {
-            argv.push(format!("--{name}"));
-            argv.push(crate::gha::inputs::parse_list(v).join(","));
-        }
-    }
-}
-
-/// The first line of a clap error, without its `error: ` prefix.
-fn clap_reason(e: &clap::Error) -> String {
-    let text = e.to_string();
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ")
-        .to_string()
 }
 
 fn redactor_for(config: &RunConfig) -> Redactor {

@@ -325,3 +325,100 @@ fn local_deploy_step_deploys_reports_and_keeps_the_token_secret() {
         "the token appears outside its ::add-mask:: line"
     );
 }
+
+/// `runs.args` of an action.yml: what the runner passes to the image.
+fn declared_args(action_yml: &Path) -> Vec<String> {
+    use saphyr::{LoadableYamlNode, Yaml};
+    let text = std::fs::read_to_string(action_yml).unwrap();
+    let docs = Yaml::load_from_str(&text).unwrap();
+    docs[0]["runs"]["args"]
+        .as_sequence()
+        .expect("runs.args sequence")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn rollback_action_inputs_are_the_rollback_flags() {
+    let in_yml: BTreeSet<String> = declared_inputs(&repo_file("rollback/action.yml"))
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let in_code: BTreeSet<String> = bluegreen::fleet::rollback_step::input_names()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        in_yml, in_code,
+        "rollback/action.yml inputs vs the rollback flags"
+    );
+    assert_eq!(
+        declared_args(&repo_file("rollback/action.yml")),
+        ["rollback", "--from-action-inputs"]
+    );
+}
+
+#[test]
+fn rollback_step_switches_back_and_says_so_or_exits_3_with_nothing_to_roll_back() {
+    let app = TestApp::new(35);
+    for tag in ["v1", "v2"] {
+        let out = app.cli().args(app.deploy_args(tag)).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let state = app.state_dir.display().to_string();
+    let extra = [("BLUEGREEN_STATE_DIR", state.as_str())];
+    let args = declared_args(&repo_file("rollback/action.yml"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let step = RunnerStep::new();
+    let inputs = [("app", app.app.as_str()), ("target", "local")];
+    let out = step.run("rollback/action.yml", &args, &inputs, &extra);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let outputs = step.outputs();
+    assert_eq!(
+        outputs.get("status").map(String::as_str),
+        Some("rolled-back"),
+        "{outputs:?}"
+    );
+    assert_eq!(outputs.get("live-color").map(String::as_str), Some("blue"));
+    let summary = step.summary();
+    assert!(
+        summary.contains(&format!("{} rollback: rolled-back", app.app)),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| local | rolled_back | blue |"),
+        "{summary}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, color, version) = rt.block_on(app.through_proxy());
+    assert_eq!(
+        (status, color.as_str(), version.as_str()),
+        (200, "blue", "v1")
+    );
+
+    // An app that was never deployed here: nothing changes, exit 3, and the step says why.
+    let step = RunnerStep::new();
+    let inputs = [("app", "bga-never-deployed"), ("target", "local")];
+    let out = step.run("rollback/action.yml", &args, &inputs, &extra);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(
+        step.outputs().get("status").map(String::as_str),
+        Some("nothing-to-roll-back")
+    );
+    assert!(
+        step.summary().contains("nothing to roll back to"),
+        "{}",
+        step.summary()
+    );
+
+    // The input the runner leaves empty when the workflow forgot it: exit 2, naming it.
+    let step = RunnerStep::new();
+    let out = step.run("rollback/action.yml", &args, &[("target", "local")], &extra);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("input `app`"),
+        "{}",
+        text(&out)
+    );
+}

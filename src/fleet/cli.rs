@@ -1,12 +1,13 @@
 //! `deploy`, `rollback` and `status`: parse the target, send the request, render the replies.
 
 use super::preflight::TargetSelection;
+use super::rollout::HostReport;
 use super::ssm::{self, SsmTransport};
 use super::ssm_run;
 use super::{LocalTransport, TargetArgs, TargetKind, Transport};
 use crate::agent::cli::DeployArgs;
-use crate::agent::{AgentReply, AgentRequest};
-use crate::exit::ExitCode;
+use crate::agent::{AgentReply, AgentRequest, Color};
+use crate::exit::{ExitCode, UsageError};
 use crate::report::EventLog;
 use clap::{Args, ValueEnum};
 
@@ -32,10 +33,15 @@ pub struct DeployCmd {
 pub struct RollbackCmd {
     #[command(flatten)]
     pub target: TargetArgs,
-    #[arg(long)]
-    pub app: String,
+    /// The app to switch back to its prior version.
+    #[arg(long, required_unless_present = "from_action_inputs")]
+    pub app: Option<String>,
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
+    /// Take the other options from the step's INPUT_* variables, as rollback/action.yml runs
+    /// this command, and write the step's outputs (status, live-color) and job summary.
+    #[arg(long)]
+    pub from_action_inputs: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -48,28 +54,81 @@ pub struct StatusCmd {
     pub format: OutputFormat,
 }
 
+/// What a command did: its exit code and, host by host, its result in a few words.
+#[derive(Debug)]
+pub struct Done {
+    pub exit: ExitCode,
+    pub hosts: Vec<HostLine>,
+}
+
+/// One host's result: for a step's outputs and job summary.
+#[derive(Debug, Clone)]
+pub struct HostLine {
+    pub host: String,
+    /// The agent's outcome (`rolled_back`, `nothing_to_roll_back`, ...) or the fleet's status
+    /// of a host that did not reply.
+    pub outcome: String,
+    /// The color serving after the command, when the host reported it.
+    pub live: Option<Color>,
+    pub message: String,
+}
+
+impl HostLine {
+    fn from_reply(host: &str, reply: &AgentReply) -> HostLine {
+        let outcome = serde_json::to_value(reply.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        HostLine {
+            host: host.to_string(),
+            outcome,
+            live: reply
+                .apps
+                .first()
+                .and_then(|a| a.live.as_ref())
+                .map(|l| l.color),
+            message: reply.message.clone(),
+        }
+    }
+
+    fn from_fleet(h: &HostReport) -> HostLine {
+        match (&h.reply, &h.error) {
+            (Some(reply), _) => HostLine::from_reply(&h.host, reply),
+            (None, error) => HostLine {
+                host: h.host.clone(),
+                outcome: format!("{:?}", h.status).to_lowercase(),
+                live: None,
+                message: error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default(),
+            },
+        }
+    }
+}
+
 pub async fn deploy(cmd: DeployCmd) -> anyhow::Result<ExitCode> {
     let deploy_id = new_deploy_id();
     let spec = cmd.spec.to_spec(&deploy_id)?;
-    run_on_target(&cmd.target, AgentRequest::Deploy(spec), cmd.format).await
+    let done = run_on_target(&cmd.target, AgentRequest::Deploy(spec), cmd.format).await?;
+    Ok(done.exit)
 }
 
 pub async fn rollback(cmd: RollbackCmd) -> anyhow::Result<ExitCode> {
-    run_on_target(
-        &cmd.target,
-        AgentRequest::Rollback { app: cmd.app },
-        cmd.format,
-    )
-    .await
+    let app = match (cmd.from_action_inputs, cmd.app) {
+        (true, _) => return super::rollback_step::run(cmd.format).await,
+        (false, Some(app)) => app,
+        (false, None) => return Err(UsageError("--app: required".into()).into()),
+    };
+    let request = AgentRequest::Rollback { app };
+    let done = run_on_target(&cmd.target, request, cmd.format).await?;
+    Ok(done.exit)
 }
 
 pub async fn status(cmd: StatusCmd) -> anyhow::Result<ExitCode> {
-    run_on_target(
-        &cmd.target,
-        AgentRequest::Status { app: cmd.app },
-        cmd.format,
-    )
-    .await
+    let request = AgentRequest::Status { app: cmd.app };
+    let done = run_on_target(&cmd.target, request, cmd.format).await?;
+    Ok(done.exit)
 }
 
 /// A deploy id: UTC time plus a short random suffix, sortable and unique enough per app.
@@ -82,18 +141,22 @@ pub fn new_deploy_id() -> String {
     )
 }
 
-async fn run_on_target(
+/// Sends the request to the target's hosts and prints their replies.
+pub(super) async fn run_on_target(
     target: &TargetArgs,
     request: AgentRequest,
     format: OutputFormat,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Done> {
     match target.target {
         TargetKind::Local => {
             target.check_local()?;
             let transport = LocalTransport::detect().await?;
             let reply = transport.run("local", &request).await?;
             print_reply(&reply, format)?;
-            Ok(reply.outcome.exit_code())
+            Ok(Done {
+                exit: reply.outcome.exit_code(),
+                hosts: vec![HostLine::from_reply("local", &reply)],
+            })
         }
         TargetKind::Ssm => run_on_ssm(target, request, format).await,
     }
@@ -104,7 +167,7 @@ async fn run_on_ssm(
     target: &TargetArgs,
     request: AgentRequest,
     format: OutputFormat,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Done> {
     let selection = target.ssm_selection()?;
     let settings = target.ssm_settings(ssm_comment(&request))?;
     let events = EventLog::new();
@@ -121,7 +184,7 @@ async fn run_on_ssm(
                 cancelled.len(),
                 cancelled.join(", ")
             );
-            Ok(ExitCode::Failed)
+            Ok(Done { exit: ExitCode::Failed, hosts: vec![] })
         }
     }
 }
@@ -151,7 +214,7 @@ async fn run_fleet(
     request: &AgentRequest,
     format: OutputFormat,
     events: &EventLog,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Done> {
     let run = ssm_run::run(transport, target, selection, request, events).await?;
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&run)?),
@@ -164,7 +227,33 @@ async fn run_fleet(
             pre.hosts.len()
         );
     }
-    Ok(run.exit_code())
+    let hosts = match (&run.fleet, &run.preflight) {
+        (Some(fleet), _) => fleet.hosts.iter().map(HostLine::from_fleet).collect(),
+        (None, Some(pre)) => pre
+            .hosts
+            .iter()
+            .map(|h| HostLine {
+                host: h.host.clone(),
+                outcome: if h.problem.is_some() {
+                    "not_ready"
+                } else {
+                    "not_started"
+                }
+                .into(),
+                live: None,
+                message: h
+                    .problem
+                    .as_ref()
+                    .map(|p| p.message.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        (None, None) => vec![],
+    };
+    Ok(Done {
+        exit: run.exit_code(),
+        hosts,
+    })
 }
 
 /// The command history comment: which action on which app, and the deploy id.

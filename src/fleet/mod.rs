@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod poll;
 pub mod preflight;
+pub mod rollback_step;
 pub mod rollout;
 pub mod sibling;
 pub mod ssm;

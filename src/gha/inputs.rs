@@ -51,6 +51,28 @@ pub fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// Appends `--NAME VALUE` for each input given, so a command's own flags parse the inputs with
+/// the same rules and errors as on the command line. A list input (one item per line or comma
+/// separated) becomes one comma-separated value, as the flags take it.
+pub fn push_given(argv: &mut Vec<String>, fields: &[(&str, &Option<String>)]) {
+    for (name, value) in fields {
+        if let Some(v) = given(value) {
+            argv.push(format!("--{name}"));
+            argv.push(parse_list(v).join(","));
+        }
+    }
+}
+
+/// The first line of a clap error, without its `error: ` prefix.
+pub fn clap_reason(e: &clap::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
 /// A required input.
 pub fn required<'a>(name: &str, value: &'a Option<String>) -> Result<&'a str, InputError> {
     given(value).ok_or_else(|| {

@@ -1,0 +1,215 @@
+//! The rollback sub-action (`rollback/action.yml`): `bluegreen rollback --from-action-inputs`
+//! reads its options from the step's `INPUT_*` variables, parses them with the very flags of
+//! `bluegreen rollback`, runs the rollback, and writes the step's outputs and job summary.
+
+use super::cli::{run_on_target, Done, OutputFormat, RollbackCmd};
+use crate::agent::AgentRequest;
+use crate::exit::{ExitCode, UsageError};
+use crate::gha::inputs::{clap_reason, push_given, InputError};
+use clap::{Args, Command, Parser};
+use std::fmt::Write as _;
+
+/// The flags of `bluegreen rollback` that are the sub-action's inputs: all but the ones that
+/// choose how the command itself runs, the deploy-only target flags and the hidden tuning ones.
+pub fn input_names() -> Vec<String> {
+    const NOT_INPUTS: [&str; 4] = [
+        "format",
+        "from-action-inputs",
+        "fleet-rollback-on-budget",
+        "image-platform",
+    ];
+    RollbackCmd::augment_args(Command::new("rollback"))
+        .get_arguments()
+        .filter(|a| !a.is_hide_set())
+        .filter_map(|a| a.get_long())
+        .filter(|name| !NOT_INPUTS.contains(name))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs the rollback the step's inputs describe; returns the exit code of `bluegreen rollback`.
+pub async fn run(format: OutputFormat) -> anyhow::Result<ExitCode> {
+    let cmd = from_inputs(|name| std::env::var(name).ok())?;
+    let app = cmd.app.clone().unwrap_or_default();
+    let done = run_on_target(
+        &cmd.target,
+        AgentRequest::Rollback { app: app.clone() },
+        format,
+    )
+    .await?;
+    for (name, value) in outputs(&done) {
+        crate::gha::set_output(name, &value)?;
+    }
+    crate::gha::append_summary(&summary(&app, &done))?;
+    Ok(done.exit)
+}
+
+/// The command as the inputs give it; an input the flags refuse is a usage error naming it.
+fn from_inputs(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<RollbackCmd> {
+    #[derive(Parser)]
+    struct FromInputs {
+        #[command(flatten)]
+        cmd: RollbackCmd,
+    }
+    if get("INPUT_APP").is_none_or(|v| v.trim().is_empty()) {
+        let expected = "the name of the app to roll back";
+        return Err(InputError::new("app", "", "required input not supplied", expected).into());
+    }
+    let names = input_names();
+    let values: Vec<(&str, Option<String>)> = names
+        .iter()
+        .map(|n| (n.as_str(), get(&format!("INPUT_{}", n.to_uppercase()))))
+        .collect();
+    let fields: Vec<(&str, &Option<String>)> = values.iter().map(|(n, v)| (*n, v)).collect();
+    let mut argv = vec!["rollback".to_string()];
+    push_given(&mut argv, &fields);
+    let parsed = FromInputs::try_parse_from(&argv)
+        .map_err(|e| UsageError(format!("rollback inputs: {}", clap_reason(&e))))?;
+    Ok(parsed.cmd)
+}
+
+/// `status`: what the rollback did, as one word; `live-color`: the color serving after it on
+/// every host (`mixed` when the hosts disagree, empty when none reported one).
+fn outputs(done: &Done) -> [(&'static str, String); 2] {
+    let status = match done.exit {
+        ExitCode::Ok => "rolled-back",
+        ExitCode::NothingToRollBack => "nothing-to-roll-back",
+        ExitCode::Locked => "locked",
+        _ => "failure",
+    };
+    let mut colors: Vec<String> = done
+        .hosts
+        .iter()
+        .filter_map(|h| h.live.map(|c| c.to_string()))
+        .collect();
+    colors.sort();
+    colors.dedup();
+    let live = match colors.as_slice() {
+        [one] => one.clone(),
+        [] => String::new(),
+        _ => "mixed".to_string(),
+    };
+    [("status", status.to_string()), ("live-color", live)]
+}
+
+/// The job summary: one line for the run, one table row per host.
+fn summary(app: &str, done: &Done) -> String {
+    let [(_, status), (_, live)] = outputs(done);
+    let icon = match done.exit {
+        ExitCode::Ok => "✅",
+        ExitCode::NothingToRollBack | ExitCode::Locked => "⚠️",
+        _ => "❌",
+    };
+    let mut md = format!("## {icon} {app} rollback: {status}\n\n");
+    if !live.is_empty() {
+        let _ = writeln!(md, "Live color after the rollback: **{live}**\n");
+    }
+    md.push_str("| host | outcome | live after | message |\n| --- | --- | --- | --- |\n");
+    for h in &done.hosts {
+        let live = h.live.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            md,
+            "| {} | {} | {live} | {} |",
+            cell(&h.host),
+            cell(&h.outcome),
+            cell(&h.message)
+        );
+    }
+    if done.hosts.is_empty() {
+        md.push_str("| - | no host answered | - | see the step log |\n");
+    }
+    md
+}
+
+/// A table cell: one line, no column breaks.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::Color;
+    use crate::fleet::cli::HostLine;
+    use std::collections::HashMap;
+
+    fn inputs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn inputs_parse_with_the_flags_rules() {
+        let cmd = from_inputs(inputs(&[
+            ("app", "shop"),
+            ("target", "ssm"),
+            ("instance-ids", "i-0123456789abcdef0\ni-0123456789abcdef1"),
+            ("max-concurrency", "50%"),
+            ("region", ""),
+        ]))
+        .unwrap();
+        assert_eq!(cmd.app.as_deref(), Some("shop"));
+        assert_eq!(cmd.target.instance_ids.map(|l| l.0.len()), Some(2));
+        assert_eq!(cmd.target.region, None);
+    }
+
+    #[test]
+    fn a_bad_input_is_a_usage_error_that_names_it() {
+        let e = from_inputs(inputs(&[("app", "shop"), ("max-concurrency", "lots")])).unwrap_err();
+        let text = e.to_string();
+        assert!(crate::exit::classify(&e) == ExitCode::Usage, "{text}");
+        assert!(
+            text.contains("max-concurrency") && text.contains("lots"),
+            "{text}"
+        );
+        let e = from_inputs(inputs(&[("target", "local")])).unwrap_err();
+        assert!(e.to_string().contains("input `app`"), "{e}");
+        assert!(crate::exit::classify(&e) == ExitCode::Usage);
+    }
+
+    fn line(host: &str, outcome: &str, live: Option<Color>) -> HostLine {
+        HostLine {
+            host: host.into(),
+            outcome: outcome.into(),
+            live,
+            message: "a | b".into(),
+        }
+    }
+
+    #[test]
+    fn outputs_and_summary_follow_the_hosts() {
+        let done = Done {
+            exit: ExitCode::Ok,
+            hosts: vec![
+                line("i-1", "rolled_back", Some(Color::Blue)),
+                line("i-2", "rolled_back", Some(Color::Blue)),
+            ],
+        };
+        assert_eq!(outputs(&done)[0].1, "rolled-back");
+        assert_eq!(outputs(&done)[1].1, "blue");
+        let md = summary("shop", &done);
+        assert!(
+            md.contains("| i-2 | rolled_back | blue | a \\| b |"),
+            "{md}"
+        );
+
+        let split = Done {
+            exit: ExitCode::Failed,
+            hosts: vec![
+                line("i-1", "rolled_back", Some(Color::Blue)),
+                line("i-2", "failed", Some(Color::Green)),
+            ],
+        };
+        assert_eq!(outputs(&split)[0].1, "failure");
+        assert_eq!(outputs(&split)[1].1, "mixed");
+        let none = Done {
+            exit: ExitCode::NothingToRollBack,
+            hosts: vec![line("local", "nothing_to_roll_back", None)],
+        };
+        assert_eq!(outputs(&none)[0].1, "nothing-to-roll-back");
+        assert_eq!(outputs(&none)[1].1, "");
+    }
+}
