@@ -1016,6 +1016,7 @@ fn scan_counts(scan: &image::ScanReport) -> Option<ScanCounts> {
 }
 
 fn lint_summary(report: &LintReport) -> LintSummary {
+    let rules = lint::rules::RuleData::embedded().ok();
     let mut findings: Vec<&lint::Finding> = report.findings.iter().collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     LintSummary {
@@ -1025,7 +1026,7 @@ fn lint_summary(report: &LintReport) -> LintSummary {
         deprecated_actions: report
             .findings
             .iter()
-            .filter(|f| f.rule_id.contains("action"))
+            .filter(|f| rules.is_some_and(|r| r.is_action_rule(&f.rule_id)))
             .count() as u32,
         findings: findings
             .into_iter()
@@ -1066,5 +1067,23 @@ mod tests {
             split_reference("127.0.0.1:5000/shop:v1"),
             ("127.0.0.1:5000/shop", Some(("--tag", "v1")))
         );
+    }
+
+    #[test]
+    fn deprecated_actions_counts_the_actions_to_upgrade_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let workflows = dir.path().join(".github/workflows");
+        std::fs::create_dir_all(&workflows).unwrap();
+        std::fs::write(
+            workflows.join("ci.yml"),
+            "on: push\njobs:\n  build:\n    runs-on: ubuntu-20.04\n    steps:\n      \
+             - uses: actions/upload-artifact@v3\n      - uses: actions/checkout@v2\n      \
+             - run: echo \"::set-output name=a::b\"\n",
+        )
+        .unwrap();
+        let report = lint::lint_repository(dir.path(), &[]).unwrap();
+        let summary = lint_summary(&report);
+        assert_eq!(report.findings.len(), 4, "{:?}", report.findings);
+        assert_eq!(summary.deprecated_actions, 2, "{:?}", report.findings);
     }
 }

@@ -14,6 +14,7 @@ use super::state::{self, Marker, Pair, Slot};
 use super::{
     drain, health, pause_point, proxy, pull, recover, reply, secrets, start, switch, verify, Host,
 };
+use crate::report::facts;
 use crate::report::{StepStatus, StepTimer};
 use chrono::Utc;
 use std::time::Duration;
@@ -190,7 +191,7 @@ impl Run<'_> {
 
     /// The image (and the proxy image if missing); returns the image's digest.
     async fn pull(&self) -> Step<Option<String>> {
-        let t = self.timer("pull");
+        let t = self.timer(facts::STEP_PULL);
         let pulled = async {
             let digest = pull::pull(self.host, &self.spec.image).await?;
             pull::ensure_present(self.host, &self.spec.proxy_image).await?;
@@ -286,7 +287,7 @@ impl Run<'_> {
         let (host, spec) = (self.host, self.spec);
         let body = proxy::render_body(&self.layout(), color);
         let port = state::color_port(spec.public_port, color);
-        let t = self.timer("ready");
+        let t = self.timer(facts::STEP_READINESS);
         let timeout = Duration::from_millis(spec.health_timeout_ms);
         let (gate, checked) = tokio::join!(
             health::gate(host, name, port, &spec.health_path, timeout),

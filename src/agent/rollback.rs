@@ -53,7 +53,9 @@ pub async fn rollback(host: &Host, app: &str) -> anyhow::Result<AgentReply> {
         let t = host.events.start(&host.scope, "start");
         start::restart_color(host, &target.name).await?;
         t.ok(format!("{} started again", target.name));
-        let t = host.events.start(&host.scope, "ready");
+        let t = host
+            .events
+            .start(&host.scope, crate::report::facts::STEP_READINESS);
         match health::gate(
             host,
             &target.name,

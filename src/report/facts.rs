@@ -9,8 +9,9 @@ use crate::report::event::{Scope, StepStatus};
 use crate::report::model::{HostOutcome, RunReport};
 use serde::Serialize;
 
-/// The engine's step that waits for the new container's health check to pass.
-pub const STEP_READINESS: &str = "health";
+/// The engine's step that waits for the new container's health check to pass (the engine
+/// names its events with these constants, so the recommendations always find them).
+pub const STEP_READINESS: &str = "ready";
 /// The engine's step that pulls the image on a host.
 pub const STEP_PULL: &str = "pull";
 /// Readiness slower than this (ms) earns a recommendation: warm-up work belongs in the image
@@ -326,6 +327,27 @@ mod tests {
             FleetColor::Green
         );
         assert_eq!(FleetColor::of(std::iter::empty()), FleetColor::None);
+    }
+
+    #[test]
+    fn a_slow_ready_step_of_a_recorded_run_earns_its_recommendation() {
+        let text = include_str!("../../tests/data/report/local-run.json");
+        let mut report: RunReport = serde_json::from_str(text).unwrap();
+        let codes = |r: &RunReport| -> Vec<&'static str> {
+            ReportFacts::from_report(r)
+                .recommendations
+                .iter()
+                .map(|r| r.code)
+                .collect()
+        };
+        assert!(!codes(&report).contains(&"slow-readiness"));
+        let ready = report
+            .events
+            .iter_mut()
+            .find(|e| e.step == STEP_READINESS)
+            .expect("the recorded engine run has a readiness step");
+        ready.duration_ms = Some(SLOW_READINESS_MS + 1);
+        assert!(codes(&report).contains(&"slow-readiness"));
     }
 
     #[test]

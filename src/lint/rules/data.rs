@@ -143,6 +143,12 @@ impl RuleData {
     pub fn meta(&self, id: &str) -> Option<&Meta> {
         self.metas().find(|m| m.id == id)
     }
+
+    /// Whether a rule is about an action to upgrade: a retired or deprecated major of a used
+    /// action (family `action`), or a local action on a retired runtime (family `runtime`).
+    pub fn is_action_rule(&self, id: &str) -> bool {
+        self.action.iter().any(|r| r.meta.id == id) || self.runtime.iter().any(|r| r.meta.id == id)
+    }
 }
 
 #[cfg(test)]
