@@ -183,7 +183,9 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn name(self, input: &str) -> String {
+    /// The input as the user named it: `health-timeout` in a workflow, `--health-timeout` on the
+    /// command line.
+    pub fn name(self, input: &str) -> String {
         match self {
             Origin::Action => input.to_string(),
             Origin::Cli => format!("--{input}"),
@@ -264,7 +266,7 @@ impl RunConfig {
         let p = Parser { origin };
         let deploy = DeployConfig {
             app: p.app_name("app", &inputs.app)?,
-            image: p.required("image", &inputs.image)?.to_string(),
+            image: p.image("image", p.required("image", &inputs.image)?)?,
             public_port: p.port("public-port", &inputs.public_port, None)?,
             container_port: p.port("container-port", &inputs.container_port, None)?,
             public_address: p.address(&inputs.public_address)?,
@@ -274,12 +276,14 @@ impl RunConfig {
             keep_warm: p.duration("keep-warm", &inputs.keep_warm, "5m")?,
             drain: p.duration("drain", &inputs.drain, "10s")?,
             env: p.env(&inputs.env)?,
-            env_from_ssm: given(&inputs.env_from_ssm).map(str::to_string),
-            proxy_image: given(&inputs.proxy_image)
-                .unwrap_or(DEFAULT_PROXY_IMAGE)
-                .to_string(),
+            env_from_ssm: p.env_from_ssm(&inputs.env_from_ssm)?,
+            proxy_image: p.image(
+                "proxy-image",
+                given(&inputs.proxy_image).unwrap_or(DEFAULT_PROXY_IMAGE),
+            )?,
             proxy_lines: p.proxy_lines(&inputs.proxy_lines)?,
         };
+        p.engine_limits(&deploy)?;
         Ok(RunConfig {
             deploy,
             skip: p.stages(&inputs.skip)?,
@@ -339,8 +343,7 @@ impl Parser {
 
     /// Re-labels an engine validation error with this input's name.
     fn relabel(&self, input: &str, value: &str, problem: &str, e: &UsageError) -> InputError {
-        let expected = e.0.split_once("expected ").map_or(e.0.as_str(), |(_, x)| x);
-        self.err(input, value, problem, expected)
+        self.err(input, value, problem, &e.expected())
     }
 
     fn port(
@@ -442,6 +445,31 @@ impl Parser {
         Ok(vars)
     }
 
+    fn image(&self, input: &str, value: &str) -> Result<String, InputError> {
+        validate::image_ref(input, value)
+            .map_err(|e| self.relabel(input, value, "not an image reference", &e))?;
+        Ok(value.to_string())
+    }
+
+    fn env_from_ssm(&self, value: &Option<String>) -> Result<Option<String>, InputError> {
+        let Some(path) = given(value) else {
+            return Ok(None);
+        };
+        validate::env_from_ssm(path)
+            .map_err(|e| self.relabel("env-from-ssm", path, "not an SSM parameter path", &e))?;
+        Ok(Some(path.to_string()))
+    }
+
+    /// The limits the host engine puts on values that parse well on their own.
+    fn engine_limits(&self, d: &DeployConfig) -> Result<(), InputError> {
+        let port = d.public_port.to_string();
+        validate::public_port(d.public_port)
+            .map_err(|e| self.relabel("public-port", &port, "out of range", &e))?;
+        let timeout = humantime::format_duration(d.health_timeout).to_string();
+        validate::health_timeout_ms(d.health_timeout.as_millis() as u64)
+            .map_err(|e| self.relabel("health-timeout", &timeout, "too short", &e))
+    }
+
     /// One backend line per input line; blank lines are skipped.
     fn proxy_lines(&self, value: &Option<String>) -> Result<Vec<String>, InputError> {
         let lines: Vec<String> = given(value)
@@ -521,7 +549,7 @@ mod tests {
     #[test]
     fn bad_values_are_refused_not_defaulted() {
         type Case = (fn(&mut RunInputs), &'static str);
-        let cases: [Case; 7] = [
+        let cases: [Case; 12] = [
             (|i| i.app = Some("Shop!".into()), "app"),
             (|i| i.skip = Some("lint,deploy-now".into()), "skip"),
             (|i| i.dry_run = Some("yes".into()), "dry-run"),
@@ -532,6 +560,11 @@ mod tests {
                 |i| i.proxy_lines = Some(format!("timeout server {}", "9".repeat(600))),
                 "proxy-lines",
             ),
+            (|i| i.public_port = Some("65535".into()), "public-port"),
+            (|i| i.health_timeout = Some("0s".into()), "health-timeout"),
+            (|i| i.env_from_ssm = Some("bad path".into()), "env-from-ssm"),
+            (|i| i.image = Some("Bad Image!".into()), "image"),
+            (|i| i.proxy_image = Some("haproxy:".into()), "proxy-image"),
         ];
         for (mutate, input) in cases {
             let mut i = minimal();

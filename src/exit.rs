@@ -38,6 +38,17 @@ impl From<ExitCode> for std::process::ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+impl UsageError {
+    /// What the refused value should have been: the message after its `expected `, or the
+    /// whole message.
+    pub fn expected(&self) -> String {
+        self.0
+            .split_once("expected ")
+            .map_or(self.0.as_str(), |(_, x)| x)
+            .to_string()
+    }
+}
+
 /// Maps an error that ended a command to its exit code.
 pub fn classify(err: &anyhow::Error) -> ExitCode {
     let usage = err

@@ -13,7 +13,7 @@ use crate::fleet::rollout::{self, FleetReport, HostStatus, RolloutPlan};
 use crate::fleet::ssm::{self, SsmTransport};
 use crate::fleet::targets::RolloutLimits;
 use crate::fleet::{LocalTransport, TargetArgs, TargetKind, Transport};
-use crate::gha::inputs::{clap_reason, push_given};
+use crate::gha::inputs::{parse_with_flags, FlagInput};
 use crate::gha::RunnerEnv;
 use crate::image::{self, ImageVerdict};
 use crate::lint::{self, LintReport};
@@ -44,6 +44,7 @@ pub async fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (inputs, origin) = gather_inputs(args.inputs)?;
     let config = RunConfig::from_inputs(&inputs, origin)?;
     let target = target_args(&config)?;
+    check_image_inputs(&config)?;
     let redactor = redactor_for(&config);
     if runner.in_actions {
         // Masks first, so the runner hides the values in every later log line too.
@@ -93,23 +94,58 @@ fn target_args(config: &RunConfig) -> anyhow::Result<TargetArgs> {
         target: TargetArgs,
     }
     let i = &config.inputs;
-    let fields = [
-        ("target", &i.target),
-        ("instance-ids", &i.instance_ids),
-        ("target-tags", &i.target_tags),
-        ("region", &i.region),
-        ("agent-image", &i.agent_image),
-        ("max-concurrency", &i.max_concurrency),
-        ("max-errors", &i.max_errors),
-        ("command-timeout", &i.command_timeout),
-        ("output-s3-bucket", &i.output_s3_bucket),
-        ("cloudwatch-log-group", &i.cloudwatch_log_group),
+    let fields: [FlagInput; 10] = [
+        ("target", "target", &i.target),
+        ("instance-ids", "instance-ids", &i.instance_ids),
+        ("target-tags", "target-tags", &i.target_tags),
+        ("region", "region", &i.region),
+        ("agent-image", "agent-image", &i.agent_image),
+        ("max-concurrency", "max-concurrency", &i.max_concurrency),
+        ("max-errors", "max-errors", &i.max_errors),
+        ("command-timeout", "command-timeout", &i.command_timeout),
+        ("output-s3-bucket", "output-s3-bucket", &i.output_s3_bucket),
+        (
+            "cloudwatch-log-group",
+            "cloudwatch-log-group",
+            &i.cloudwatch_log_group,
+        ),
     ];
-    let mut argv = vec!["target".to_string()];
-    push_given(&mut argv, &fields);
-    let parsed = TargetOnly::try_parse_from(&argv)
-        .map_err(|e| UsageError(format!("target inputs: {}", clap_reason(&e))))?;
+    let parsed: TargetOnly =
+        parse_with_flags("target", &[], &fields, |input| config.origin.name(input))?;
     Ok(parsed.target)
+}
+
+/// The image-check inputs, parsed by the flags of `verify-image` after `fixed` (the repository
+/// and the tag or digest).
+fn image_inputs(
+    config: &RunConfig,
+    fixed: &[String],
+) -> Result<image::VerifyImageArgs, crate::gha::InputError> {
+    #[derive(Parser)]
+    struct VerifyOnly {
+        #[command(flatten)]
+        args: image::VerifyImageArgs,
+    }
+    let i = &config.inputs;
+    let fields: [FlagInput; 6] = [
+        ("expect-digest", "expect-digest", &i.expect_digest),
+        ("max-age", "max-image-age", &i.max_image_age),
+        ("platform", "platform", &i.platform),
+        ("scan-gate", "scan-gate", &i.scan_gate),
+        ("scan-wait", "scan-wait", &i.scan_wait),
+        ("region", "region", &i.region),
+    ];
+    let parsed: VerifyOnly = parse_with_flags("verify-image", fixed, &fields, |input| {
+        config.origin.name(input)
+    })?;
+    Ok(parsed.args)
+}
+
+/// Checks the image-check inputs up front, whatever stage runs later, so a bad value is an
+/// input error even when the verify-image stage is skipped or the run is a dry run.
+fn check_image_inputs(config: &RunConfig) -> Result<(), crate::gha::InputError> {
+    let placeholder = ["--repository", "placeholder", "--tag", "placeholder"].map(String::from);
+    image_inputs(config, &placeholder).map(|_| ())
 }
 
 fn redactor_for(config: &RunConfig) -> Redactor {
@@ -297,7 +333,11 @@ impl Pipeline {
             Ok(report) => report,
             Err(e) => {
                 timer.fail(format!("{e:#}"));
-                return Err(Stop::environment(format!("lint: {e:#}")));
+                let reason = format!("lint: {e:#}");
+                return Err(match crate::exit::classify(&e) {
+                    ExitCode::Usage => Stop::usage(reason),
+                    _ => Stop::environment(reason),
+                });
             }
         };
         let blocking = lint_blocking(&report, &self.config.lint_fail_on);
@@ -308,6 +348,8 @@ impl Pipeline {
         let failed = blocking > 0 || !report.file_errors.is_empty();
         if failed {
             timer.fail(detail);
+        } else if report.files_linted == 0 {
+            timer.finish(StepStatus::Warning, lint::nothing_found(&self.workspace));
         } else if report.findings.is_empty() {
             timer.ok(detail);
         } else {
@@ -382,33 +424,15 @@ impl Pipeline {
                 "image {image:?}: an ECR image needs a tag or a digest (NAME:TAG or NAME@sha256:...)"
             )));
         };
-        let i = &self.config.inputs;
-        let mut argv = vec![
-            "verify-image".to_string(),
-            "--repository".into(),
+        let fixed = [
+            "--repository".to_string(),
             repository.to_string(),
             flag.to_string(),
             value.to_string(),
         ];
-        push_given(
-            &mut argv,
-            &[
-                ("expect-digest", &i.expect_digest),
-                ("max-age", &i.max_image_age),
-                ("platform", &i.platform),
-                ("scan-gate", &i.scan_gate),
-                ("scan-wait", &i.scan_wait),
-                ("region", &i.region),
-            ],
-        );
-        #[derive(Parser)]
-        struct VerifyOnly {
-            #[command(flatten)]
-            args: image::VerifyImageArgs,
-        }
-        VerifyOnly::try_parse_from(&argv)
-            .map(|v| Some(v.args))
-            .map_err(|e| Stop::usage(format!("image inputs: {}", clap_reason(&e))))
+        image_inputs(&self.config, &fixed)
+            .map(Some)
+            .map_err(|e| Stop::usage(e.to_string()))
     }
 
     /// Image checks asked for on an image that is not in ECR cannot run: refuse rather than

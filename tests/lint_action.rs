@@ -209,3 +209,30 @@ fn a_bad_input_fails_the_step_with_its_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("input `sarif-file`"));
 }
+
+#[test]
+fn a_workspace_with_nothing_to_lint_fails_the_step_instead_of_passing_it() {
+    // The usual cause: the job did not run actions/checkout before the lint step.
+    let step = Step::new();
+    let out = step.run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("actions/checkout"), "{stderr}");
+
+    // Paths that hold no workflow file are refused by name, in the action and on the CLI.
+    std::fs::create_dir_all(step.repo.root().join("docs")).unwrap();
+    let out = step.run(&[("paths", "docs")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("docs: expected workflow or action files"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
+        .args(["lint", "docs"])
+        .current_dir(step.repo.root())
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

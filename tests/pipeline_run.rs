@@ -182,8 +182,18 @@ fn bad_inputs_name_the_flag_or_the_input() {
         "{err}"
     );
 
-    // Image checks on an image that is not in ECR are refused, not silently skipped.
+    // A malformed image-check input is refused up front, named as given.
     let out = run(&app, ws.path(), "v1", &["--expect-digest", "sha256:0123"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("input `--expect-digest`") && err.contains("\"sha256:0123\""),
+        "{err}"
+    );
+
+    // Image checks on an image that is not in ECR are refused, not silently skipped.
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let out = run(&app, ws.path(), "v1", &["--expect-digest", &digest]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

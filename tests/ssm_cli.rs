@@ -197,6 +197,46 @@ async fn status_by_tag_and_rollback_with_nothing_to_roll_back() {
     );
 }
 
+#[tokio::test]
+async fn bad_deploy_values_fail_with_exit_2_before_any_aws_call() {
+    let shims = Shims::new();
+    let ids = instance_ids(1);
+    let server = SsmServer::start(config(&shims, &[(ids[0].clone(), json!({}))]));
+    let cases: [(&[&str], &str); 4] = [
+        (&["--app", "Bad!"], "--app"),
+        (&["--health-path", "health"], "--health-path"),
+        (&["--env-from-ssm", "bad path"], "--env-from-ssm"),
+        (&["--public-port", "65535"], "--public-port"),
+    ];
+    for (extra, flag) in cases {
+        let out = bluegreen(Some(&server), &deploy_args(&ids[0], extra));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(flag), "{extra:?}: {stderr}");
+    }
+    let rollback = [
+        "rollback",
+        "--target",
+        "ssm",
+        "--instance-ids",
+        &ids[0],
+        "--app",
+        "Bad!",
+    ];
+    let out = bluegreen(Some(&server), &rollback);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        server.requests().await.is_empty(),
+        "no AWS call for a bad value: {:?}",
+        server.requests().await
+    );
+}
+
 #[test]
 fn bad_flags_fail_with_exit_2_naming_the_flag() {
     let id = "i-0123456789abcdef0";

@@ -180,12 +180,7 @@ pub async fn handle_with(
     config: AgentConfig,
 ) -> anyhow::Result<AgentReply> {
     // Validation comes before any Docker call.
-    match &request {
-        AgentRequest::Deploy(spec) => validate::deploy_spec(spec)?,
-        AgentRequest::Rollback { app } => validate::app_name(app)?,
-        AgentRequest::Status { app: Some(app) } => validate::app_name(app)?,
-        AgentRequest::Status { app: None } => {}
-    }
+    validate::request(&request)?;
     let host = Host::connect(config, events)?;
     match request {
         AgentRequest::Deploy(spec) => deploy::deploy(&host, &spec).await,

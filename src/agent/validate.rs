@@ -3,7 +3,7 @@
 //! config, so each is held to a strict shape and rejected with a [`UsageError`] naming the
 //! input, the value and what was expected.
 
-use super::protocol::DeploySpec;
+use super::protocol::{AgentRequest, DeploySpec};
 use crate::exit::UsageError;
 use std::net::IpAddr;
 
@@ -172,6 +172,15 @@ pub fn proxy_line(line: &str) -> Result<(), UsageError> {
     Ok(())
 }
 
+/// Every field of a request, before anything touches Docker or AWS.
+pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
+    match request {
+        AgentRequest::Deploy(spec) => deploy_spec(spec),
+        AgentRequest::Rollback { app } | AgentRequest::Status { app: Some(app) } => app_name(app),
+        AgentRequest::Status { app: None } => Ok(()),
+    }
+}
+
 /// Every field of a deploy request, before anything touches Docker.
 pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     app_name(&spec.app)?;
@@ -194,18 +203,30 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
         proxy_line(line)?;
     }
     if let Some(path) = &spec.env_from_ssm {
-        let ok = path.starts_with('/')
-            && path.len() <= 1011
-            && path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'));
-        if !ok {
-            return Err(UsageError(format!(
-                "--env-from-ssm {path:?}: expected an SSM parameter path such as /shop/prod"
-            )));
-        }
+        env_from_ssm(path)?;
     }
-    if spec.health_timeout_ms == 0 {
+    health_timeout_ms(spec.health_timeout_ms)
+}
+
+/// `--env-from-ssm`: an SSM Parameter Store path.
+pub fn env_from_ssm(path: &str) -> Result<(), UsageError> {
+    let ok = path.starts_with('/')
+        && path.len() <= 1011
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--env-from-ssm {path:?}: expected an SSM parameter path such as /shop/prod"
+        )))
+    }
+}
+
+/// `--health-timeout`: the gate needs some time.
+pub fn health_timeout_ms(ms: u64) -> Result<(), UsageError> {
+    if ms == 0 {
         return Err(UsageError(
             "--health-timeout 0s: expected a positive duration".into(),
         ));

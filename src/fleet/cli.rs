@@ -147,6 +147,9 @@ pub(super) async fn run_on_target(
     request: AgentRequest,
     format: OutputFormat,
 ) -> anyhow::Result<Done> {
+    // The hosts' agents check the request again; checking it here first means a bad value
+    // is a usage error (exit 2) before any AWS call, on every target.
+    crate::agent::validate::request(&request)?;
     match target.target {
         TargetKind::Local => {
             target.check_local()?;

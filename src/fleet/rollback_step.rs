@@ -4,8 +4,8 @@
 
 use super::cli::{run_on_target, Done, OutputFormat, RollbackCmd};
 use crate::agent::AgentRequest;
-use crate::exit::{ExitCode, UsageError};
-use crate::gha::inputs::{clap_reason, push_given, InputError};
+use crate::exit::ExitCode;
+use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
 use clap::{Args, Command, Parser};
 use std::fmt::Write as _;
 
@@ -56,16 +56,26 @@ fn from_inputs(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<RollbackC
         return Err(InputError::new("app", "", "required input not supplied", expected).into());
     }
     let names = input_names();
-    let values: Vec<(&str, Option<String>)> = names
+    let values: Vec<Option<String>> = names
         .iter()
-        .map(|n| (n.as_str(), get(&format!("INPUT_{}", n.to_uppercase()))))
+        .map(|n| get(&format!("INPUT_{}", n.to_uppercase())))
         .collect();
-    let fields: Vec<(&str, &Option<String>)> = values.iter().map(|(n, v)| (*n, v)).collect();
-    let mut argv = vec!["rollback".to_string()];
-    push_given(&mut argv, &fields);
-    let parsed = FromInputs::try_parse_from(&argv)
-        .map_err(|e| UsageError(format!("rollback inputs: {}", clap_reason(&e))))?;
-    Ok(parsed.cmd)
+    let fields: Vec<FlagInput> = names
+        .iter()
+        .zip(&values)
+        .map(|(n, v)| (n.as_str(), n.as_str(), v))
+        .collect();
+    let parsed: FromInputs = parse_with_flags("rollback", &[], &fields, str::to_string)?;
+    let cmd = parsed.cmd;
+    // The same checks as the agent's, before any host is asked.
+    if let Some(app) = &cmd.app {
+        crate::agent::validate::app_name(app)
+            .map_err(|e| InputError::new("app", app, "not a valid app name", &e.expected()))?;
+    }
+    if cmd.target.target == crate::fleet::TargetKind::Local {
+        cmd.target.check_local()?;
+    }
+    Ok(cmd)
 }
 
 /// `status`: what the rollback did, as one word; `live-color`: the color serving after it on

@@ -63,6 +63,61 @@ pub fn push_given(argv: &mut Vec<String>, fields: &[(&str, &Option<String>)]) {
     }
 }
 
+/// One input read through a flag of the command that owns it: `(flag, input, value)`.
+pub type FlagInput<'a> = (&'a str, &'a str, &'a Option<String>);
+
+/// Parses inputs with the very flags of the command that owns them (so both accept the same
+/// values), and turns a value those flags refuse into an [`InputError`] naming the input the
+/// way `name_of` spells it (`max-concurrency` in a workflow, `--max-concurrency` on the
+/// command line) with the value as given.
+pub fn parse_with_flags<P: clap::Parser>(
+    command: &str,
+    fixed: &[String],
+    fields: &[FlagInput<'_>],
+    name_of: impl Fn(&str) -> String,
+) -> Result<P, InputError> {
+    let mut argv = vec![command.to_string()];
+    argv.extend(fixed.iter().cloned());
+    let by_flag: Vec<(&str, &Option<String>)> = fields.iter().map(|(f, _, v)| (*f, *v)).collect();
+    push_given(&mut argv, &by_flag);
+    P::try_parse_from(&argv).map_err(|e| refused_input(&e, fields, &name_of))
+}
+
+/// The input behind a clap error, with what the flag expected.
+fn refused_input(
+    e: &clap::Error,
+    fields: &[FlagInput<'_>],
+    name_of: &impl Fn(&str) -> String,
+) -> InputError {
+    use clap::error::{ContextKind, ContextValue};
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg
+            .trim_start_matches("--")
+            .split([' ', '='])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    let Some((_, input, value)) = fields.iter().find(|(f, _, _)| *f == flag) else {
+        return InputError::new(&name_of("inputs"), "", &clap_reason(e), "see --help");
+    };
+    let value = given(value).unwrap_or_default();
+    let expected = match e.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(valid)) => format!("one of {}", valid.join(", ")),
+        _ => {
+            let reason = clap_reason(e);
+            match reason.split_once("expected ") {
+                Some((_, expected)) => expected.to_string(),
+                None => reason
+                    .rsplit_once(": ")
+                    .map_or(reason.clone(), |(_, why)| why.to_string()),
+            }
+        }
+    };
+    InputError::new(&name_of(input), value, "not accepted", &expected)
+}
+
 /// The first line of a clap error, without its `error: ` prefix.
 pub fn clap_reason(e: &clap::Error) -> String {
     let text = e.to_string();
@@ -71,6 +126,37 @@ pub fn clap_reason(e: &clap::Error) -> String {
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_string()
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[derive(clap::Parser, Debug)]
+    struct Limits {
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        max_hosts: Option<u16>,
+        #[arg(long, value_parser = ["fast", "safe"])]
+        mode: Option<String>,
+    }
+
+    #[test]
+    fn a_refused_value_names_the_input_and_keeps_the_value_as_given() {
+        let hosts = Some("lots".to_string());
+        let mode = None;
+        let fields: [FlagInput; 2] = [("max-hosts", "hosts", &hosts), ("mode", "mode", &mode)];
+        let e = parse_with_flags::<Limits>("x", &[], &fields, |i| i.to_string()).unwrap_err();
+        assert_eq!((e.name.as_str(), e.value.as_str()), ("hosts", "lots"));
+        let mode = Some("reckless".to_string());
+        let fields: [FlagInput; 1] = [("mode", "mode", &mode)];
+        let e = parse_with_flags::<Limits>("x", &[], &fields, |i| format!("--{i}")).unwrap_err();
+        assert_eq!(e.name, "--mode");
+        assert_eq!(e.expected, "one of fast, safe");
+        let ok = Some("3".to_string());
+        let fields: [FlagInput; 1] = [("max-hosts", "hosts", &ok)];
+        let parsed = parse_with_flags::<Limits>("x", &[], &fields, |i| i.to_string()).unwrap();
+        assert_eq!(parsed.max_hosts, Some(3));
+    }
 }
 
 /// A required input.

@@ -120,6 +120,9 @@ pub fn run(args: LintArgs, runner: &RunnerEnv) -> Result<ExitCode> {
     };
     let outcome = lint_and_fix(&root, &options)?;
     let report = &outcome.report;
+    if options.paths.is_empty() && report.files_linted == 0 && report.file_errors.is_empty() {
+        return Err(crate::exit::UsageError(super::nothing_found(&root)).into());
+    }
     let annotated = github::render(report);
     let text = match options.format {
         Format::Github => annotated.text.clone(),

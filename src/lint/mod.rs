@@ -126,7 +126,25 @@ pub fn lint_repository(root: &Path, paths: &[PathBuf]) -> Result<LintReport> {
     report.file_errors.sort_by(|a, b| a.file.cmp(&b.file));
     report.files.sort();
     report.counts = count(&report.findings);
+    if !paths.is_empty() && report.files_linted == 0 && report.file_errors.is_empty() {
+        let given: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(crate::exit::UsageError(format!(
+            "{}: expected workflow or action files (*.yml, *.yaml) there, found none: nothing was linted",
+            given.join(", ")
+        ))
+        .into());
+    }
     Ok(report)
+}
+
+/// Said when the default paths hold nothing to lint: a workspace without workflows is most
+/// often a job that did not check the repository out.
+pub fn nothing_found(root: &Path) -> String {
+    format!(
+        "no workflow or action files under {} (.github/workflows, action.yml): nothing was \
+         linted; in a workflow, run actions/checkout before this step",
+        root.display()
+    )
 }
 
 /// Lints one file's text (no file system): the fuzz target and the tests call this.
@@ -251,6 +269,9 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         fix: args.fix,
     };
     let outcome = lint_and_fix(&root, &options)?;
+    if options.paths.is_empty() && outcome.report.files_linted == 0 {
+        eprintln!("warning: {}", nothing_found(&root));
+    }
     let text = render::render(options.format, &outcome.report)?;
     emit(&text, args.output.as_deref())?;
     if let Some(fixed) = &outcome.fixed {
