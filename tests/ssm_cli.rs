@@ -202,14 +202,26 @@ async fn bad_deploy_values_fail_with_exit_2_before_any_aws_call() {
     let shims = Shims::new();
     let ids = instance_ids(1);
     let server = SsmServer::start(config(&shims, &[(ids[0].clone(), json!({}))]));
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--app", "Bad!"], "--app"),
         (&["--health-path", "health"], "--health-path"),
         (&["--env-from-ssm", "bad path"], "--env-from-ssm"),
         (&["--public-port", "65535"], "--public-port"),
+        (
+            &["--public-port", "70000"],
+            "expected a number from 1 to 65535",
+        ),
+        (&["--env", "=v"], "--env \"=v\": expected NAME=VALUE"),
+        (&["--region", "not a region"], "expected an AWS region code"),
     ];
     for (extra, flag) in cases {
-        let out = bluegreen(Some(&server), &deploy_args(&ids[0], extra));
+        // The case's flag replaces the default one, so clap never sees it twice.
+        let mut args = deploy_args(&ids[0], &[]);
+        match args.iter().position(|a| *a == extra[0]) {
+            Some(i) => args[i + 1] = extra[1],
+            None => args.extend(extra),
+        }
+        let out = bluegreen(Some(&server), &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
         assert!(stderr.contains(flag), "{extra:?}: {stderr}");

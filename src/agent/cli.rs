@@ -19,10 +19,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub image: String,
     /// Port the proxy publishes on the host.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_port_arg)]
     pub public_port: u16,
     /// Port the app listens on inside its container.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_port_arg)]
     pub container_port: u16,
     /// HTTP path that answers 2xx when the app is ready.
     #[arg(long, default_value = "/health")]
@@ -60,6 +60,16 @@ pub struct DeployArgs {
     pub proxy_lines: Vec<String>,
 }
 
+/// A TCP port, 1-65535.
+pub fn parse_port_arg(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!(
+            "{s:?} is not a port: expected a number from 1 to 65535"
+        )),
+    }
+}
+
 /// Parses durations such as `30s`, `2m`, `500ms` or a bare number of seconds.
 pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     crate::gha::inputs::parse_duration("duration", s).map_err(|e| {
@@ -81,6 +91,7 @@ impl DeployArgs {
         for kv in &self.env {
             let (name, value) = kv
                 .split_once('=')
+                .filter(|(name, _)| !name.is_empty())
                 .ok_or_else(|| UsageError(format!("--env {kv:?}: expected NAME=VALUE")))?;
             env.retain(|v| v.name != name);
             env.push(EnvVar {
@@ -147,10 +158,13 @@ pub fn parse_env_lines(text: &str) -> Result<Vec<EnvVar>, BadEnvLine> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, value) = line.split_once('=').ok_or_else(|| BadEnvLine {
-            line: n + 1,
-            text: line.to_string(),
-        })?;
+        let (name, value) = line
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| BadEnvLine {
+                line: n + 1,
+                text: line.to_string(),
+            })?;
         vars.retain(|v| v.name != name);
         vars.push(EnvVar {
             name: name.to_string(),

@@ -57,7 +57,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "KEY=VALUES")]
     pub target_tags: Option<TagFilter>,
     /// SSM: AWS region (default: the SDK's usual chain, AWS_REGION and the profile).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::image::reference::parse_region)]
     pub region: Option<String>,
     /// SSM: the image of this project that runs as the agent on each host.
     #[arg(long, default_value = DEFAULT_AGENT_IMAGE)]

@@ -56,7 +56,7 @@ pub struct VerifyImageArgs {
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub scan_wait: Duration,
     /// AWS region of the repository (default: the AWS default chain, e.g. AWS_REGION).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::image::reference::parse_region)]
     pub region: Option<String>,
     /// Registry (AWS account) id, when the repository belongs to another account.
     #[arg(long, value_parser = parse_registry_id)]

@@ -246,9 +246,55 @@ pub fn validate_repository_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// `--region`: an AWS region code such as `eu-west-1`, `us-gov-west-1` or `cn-north-1`
+/// (letters, then words, then a number, joined by `-`), checked before any call is signed
+/// for it.
+pub fn parse_region(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let letters = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(letters)
+        && parts[parts.len() - 1].len() <= 2
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "region {s:?}: expected an AWS region code such as eu-west-1 or us-east-2"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_are_checked_by_shape() {
+        for good in [
+            "eu-west-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-5",
+            "il-central-1",
+        ] {
+            assert_eq!(parse_region(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            "not a region",
+            "EU-WEST-1",
+            "eu-west",
+            "euwest1",
+            "eu-west-1a",
+            "e-west-1",
+        ] {
+            let err = parse_region(bad).unwrap_err();
+            assert!(err.contains("expected an AWS region code"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn digest_needs_the_algorithm_and_64_hex_digits() {
