@@ -416,6 +416,14 @@ impl Pipeline {
     /// The verify-image flags for an ECR reference, or `None` for another registry.
     fn verify_image_args(&self, image: &str) -> Result<Option<image::VerifyImageArgs>, Stop> {
         let (repository, selector) = split_reference(image);
+        if image::reference::looks_like_ecr(repository)
+            && image::reference::parse_repository_uri(repository).is_none()
+        {
+            return Err(Stop::usage(format!(
+                "image {}",
+                image::reference::malformed_ecr_uri(repository)
+            )));
+        }
         if image::reference::parse_repository_uri(repository).is_none() {
             return self.no_checks_outside_ecr(image).map(|()| None);
         }

@@ -228,9 +228,28 @@ pub fn parse_repository_uri(value: &str) -> Option<RepositoryUri> {
     })
 }
 
+/// Whether a value was meant as an ECR URI (its host names `dkr.ecr`), parsed or not.
+pub fn looks_like_ecr(value: &str) -> bool {
+    value
+        .split('/')
+        .next()
+        .is_some_and(|host| host.contains(".dkr.ecr."))
+}
+
+/// The error for a value that looks like an ECR URI but is not one.
+pub fn malformed_ecr_uri(value: &str) -> String {
+    format!(
+        "{value:?} looks like an ECR URI but is not one: expected \
+         ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME with a 12-digit account id"
+    )
+}
+
 /// Checks a repository name against ECR's pattern (lowercase, 2-256 characters, `/`-separated
 /// path components of `[a-z0-9._-]`).
 pub fn validate_repository_name(name: &str) -> Result<(), String> {
+    if looks_like_ecr(name) {
+        return Err(format!("repository {}", malformed_ecr_uri(name)));
+    }
     let component_ok = |c: &str| {
         !c.is_empty()
             && c.bytes().all(|b| {
@@ -365,6 +384,10 @@ mod tests {
         assert!(validate_repository_name("team/app-1").is_ok());
         assert!(validate_repository_name("Team/App").is_err());
         assert!(validate_repository_name("a//b").is_err());
+        let typo = "123.dkr.ecr.eu-west-1.amazonaws.com/shop";
+        assert!(parse_repository_uri(typo).is_none());
+        let err = validate_repository_name(typo).unwrap_err();
+        assert!(err.contains("looks like an ECR URI"), "{err}");
         assert!(validate_tag("v1.2.3").is_ok());
         assert!(validate_tag("-bad").is_err());
         assert!(validate_tag("has space").is_err());
