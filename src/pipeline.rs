@@ -576,14 +576,16 @@ impl Pipeline {
                     },
                     rollback_on_budget: false,
                 };
-                rollout::rollout(
-                    transport,
-                    &["local".to_string()],
-                    &request,
-                    plan,
-                    &self.events,
-                )
-                .await
+                let hosts = ["local".to_string()];
+                tokio::select! {
+                    report = rollout::rollout(transport, &hosts, &request, plan, &self.events) => report,
+                    signal = crate::fleet::cli::interrupted() => {
+                        let what =
+                            crate::fleet::cli::repair_after_interrupt(transport, &request, signal)
+                                .await;
+                        failed_fleet(&hosts, &what)
+                    }
+                }
             }
             Fleet::Ssm {
                 transport,

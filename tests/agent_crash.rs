@@ -134,3 +134,66 @@ async fn killed_after_verify() {
 async fn killed_after_drain() {
     killed_after("drain", 36).await;
 }
+
+/// SIGTERM (a cancelled workflow) mid-deploy: the command stops at once and puts the host
+/// back itself, without waiting for the next command: the new container goes, the prior set
+/// aside is the rollback target again, and the live version never stopped serving.
+#[tokio::test]
+async fn sigterm_mid_deploy_puts_the_host_back_at_once() {
+    let t = TestApp::new(36);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+
+    let mut child = t
+        .cli()
+        .env("BLUEGREEN_FAULT_PAUSE_AFTER", "start")
+        .args(t.deploy_args("v3"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (paused_tx, paused_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("paused after") {
+                let _ = paused_tx.send(());
+            }
+            rest.push(line);
+        }
+        rest
+    });
+    paused_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the deploy never reached its start step");
+    assert!(
+        t.containers().iter().any(|n| n.ends_with("-prior")),
+        "the prior was set aside: {:?}",
+        t.containers()
+    );
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let code = child.wait().unwrap().code();
+    let stderr = reader.join().unwrap().join("\n");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("terminated: the command stopped part-way; the host was put back"),
+        "{stderr}"
+    );
+
+    // No other command ran: what follows is the signal handler's own repair.
+    let names = t.containers();
+    assert!(!names.iter().any(|n| n.ends_with("-prior")), "{names:?}");
+    let (status, color, version) = t.through_proxy().await;
+    assert_eq!((status, version.as_str()), (200, "v2"), "{color}");
+    let state = t.status().await;
+    let app = &state.apps[0];
+    assert_eq!(app.live.as_ref().unwrap().image, support::image("v2"));
+    let target = app.rollback_target.as_ref().expect("rollback target kept");
+    assert_eq!(target.image, support::image("v1"), "{names:?}");
+}

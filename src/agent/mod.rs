@@ -173,6 +173,24 @@ pub async fn handle(request: AgentRequest, events: &EventLog) -> anyhow::Result<
     handle_with(request, events, AgentConfig::from_env()?).await
 }
 
+/// After a command on this host was interrupted (Ctrl-C, or SIGTERM from a cancelled
+/// workflow): takes the app's lock and runs now the recovery every command starts with, so
+/// an unproven new container goes and a prior set aside comes back at once rather than at
+/// the next command. Returns what it repaired, one phrase each.
+pub async fn recover_now(app: &str, events: &EventLog) -> anyhow::Result<Vec<String>> {
+    let host = Host::connect(AgentConfig::from_env()?, events)?;
+    if !host.app_dir(app).exists() {
+        return Ok(Vec::new());
+    }
+    let lock = lock::AppLock::acquire(&host.lock_path(app), host.config.lock_wait, "recovery")
+        .await?
+        .map_err(|busy| anyhow::anyhow!("the lock of {app} is held by {}", busy.holder))?;
+    let pair = state::read(&host, app).await?;
+    let fixed = recover::recover(&host, &pair, None).await?;
+    drop(lock);
+    Ok(fixed)
+}
+
 /// Handles one request with explicit host settings.
 pub async fn handle_with(
     request: AgentRequest,

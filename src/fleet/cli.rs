@@ -154,7 +154,14 @@ pub(super) async fn run_on_target(
         TargetKind::Local => {
             target.check_local()?;
             let transport = LocalTransport::detect().await?;
-            let reply = transport.run("local", &request).await?;
+            let reply = tokio::select! {
+                reply = transport.run("local", &request) => reply?,
+                signal = interrupted() => {
+                    let what = repair_after_interrupt(&transport, &request, signal).await;
+                    eprintln!("error: {what}");
+                    return Ok(Done { exit: ExitCode::Failed, hosts: vec![] });
+                }
+            };
             print_reply(&reply, format)?;
             Ok(Done {
                 exit: reply.outcome.exit_code(),
@@ -189,6 +196,40 @@ async fn run_on_ssm(
             );
             Ok(Done { exit: ExitCode::Failed, hosts: vec![] })
         }
+    }
+}
+
+/// A local command stopped by a signal: in this process the command stopped at its next
+/// step, so the host is repaired now; a sibling agent container goes on by itself. Returns
+/// what happened, for the error line or the report.
+pub(crate) async fn repair_after_interrupt(
+    transport: &LocalTransport,
+    request: &AgentRequest,
+    signal: &str,
+) -> String {
+    let app = match request {
+        AgentRequest::Deploy(spec) => Some(spec.app.as_str()),
+        AgentRequest::Rollback { app } => Some(app.as_str()),
+        AgentRequest::Status { .. } => None,
+    };
+    let (Some(app), true) = (app, transport.in_process()) else {
+        return format!(
+            "{signal}: the agent container finishes or undoes the command by itself; check \
+             with `bluegreen status --target local`"
+        );
+    };
+    match crate::agent::recover_now(app, &EventLog::new()).await {
+        Ok(fixed) if fixed.is_empty() => {
+            format!("{signal}: stopped before anything changed on the host; {app} is as it was")
+        }
+        Ok(fixed) => format!(
+            "{signal}: the command stopped part-way; the host was put back: {}",
+            fixed.join("; ")
+        ),
+        Err(e) => format!(
+            "{signal}: the command stopped part-way and the repair failed ({e:#}); the next \
+             deploy or rollback of {app} repairs it"
+        ),
     }
 }
 

@@ -121,6 +121,11 @@ impl LocalTransport {
         })
     }
 
+    /// Whether the agent runs in this process (so an interrupt stops it mid-command).
+    pub fn in_process(&self) -> bool {
+        self.sibling.is_none()
+    }
+
     /// The agent image when the agent runs as a sibling container.
     pub fn sibling_image(&self) -> Option<&str> {
         self.sibling.as_ref().map(SiblingAgent::image)
