@@ -75,13 +75,9 @@ pub struct HostLine {
 
 impl HostLine {
     fn from_reply(host: &str, reply: &AgentReply) -> HostLine {
-        let outcome = serde_json::to_value(reply.outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         HostLine {
             host: host.to_string(),
-            outcome,
+            outcome: wire_name(reply.outcome),
             live: reply
                 .apps
                 .first()
@@ -96,7 +92,7 @@ impl HostLine {
             (Some(reply), _) => HostLine::from_reply(&h.host, reply),
             (None, error) => HostLine {
                 host: h.host.clone(),
-                outcome: format!("{:?}", h.status).to_lowercase(),
+                outcome: wire_name(h.status),
                 live: None,
                 message: error
                     .as_ref()
@@ -105,6 +101,14 @@ impl HostLine {
             },
         }
     }
+}
+
+/// A unit enum's name as the JSON replies and reports spell it (`rolled_back`).
+fn wire_name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 pub async fn deploy(cmd: DeployCmd) -> anyhow::Result<ExitCode> {

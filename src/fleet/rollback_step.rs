@@ -31,12 +31,22 @@ pub fn input_names() -> Vec<String> {
 pub async fn run(format: OutputFormat) -> anyhow::Result<ExitCode> {
     let cmd = from_inputs(|name| std::env::var(name).ok())?;
     let app = cmd.app.clone().unwrap_or_default();
-    let done = run_on_target(
-        &cmd.target,
-        AgentRequest::Rollback { app: app.clone() },
-        format,
-    )
-    .await?;
+    let request = AgentRequest::Rollback { app: app.clone() };
+    let done = match run_on_target(&cmd.target, request, format).await {
+        Ok(done) => done,
+        Err(e) => {
+            // Docker, AWS or the network failed before any host answered: say so in the
+            // step's outputs and summary too, not only in its log.
+            crate::gha::set_output("status", "failure")?;
+            crate::gha::append_summary(&format!(
+                "## ❌ {app} rollback: failure
+
+{e:#}
+"
+            ))?;
+            return Err(e);
+        }
+    };
     for (name, value) in outputs(&done) {
         crate::gha::set_output(name, &value)?;
     }
