@@ -216,7 +216,7 @@ impl DeployConfig {
     /// The request every host's agent gets to deploy `image` (the verified digest reference,
     /// or the input as given).
     pub fn spec(&self, image: &str, deploy_id: &str) -> DeploySpec {
-        let ms = |d: Duration| d.as_millis() as u64;
+        let ms = saturating_ms;
         DeploySpec {
             app: self.app.clone(),
             image: image.to_string(),
@@ -235,6 +235,11 @@ impl DeployConfig {
             proxy_lines: self.proxy_lines.clone(),
         }
     }
+}
+
+/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
+fn saturating_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The whole validated configuration of `bluegreen run`.
@@ -466,8 +471,18 @@ impl Parser {
         validate::public_port(d.public_port)
             .map_err(|e| self.relabel("public-port", &port, "out of range", &e))?;
         let timeout = humantime::format_duration(d.health_timeout).to_string();
-        validate::health_timeout_ms(d.health_timeout.as_millis() as u64)
-            .map_err(|e| self.relabel("health-timeout", &timeout, "too short", &e))
+        validate::health_timeout_ms(saturating_ms(d.health_timeout))
+            .map_err(|e| self.relabel("health-timeout", &timeout, "out of range", &e))?;
+        for (input, value) in [
+            ("verify-window", d.verify_window),
+            ("keep-warm", d.keep_warm),
+            ("drain", d.drain),
+        ] {
+            let text = humantime::format_duration(value).to_string();
+            validate::duration_ms(&format!("--{input}"), saturating_ms(value))
+                .map_err(|e| self.relabel(input, &text, "too long", &e))?;
+        }
+        Ok(())
     }
 
     /// One backend line per input line; blank lines are skipped.
@@ -549,7 +564,7 @@ mod tests {
     #[test]
     fn bad_values_are_refused_not_defaulted() {
         type Case = (fn(&mut RunInputs), &'static str);
-        let cases: [Case; 12] = [
+        let cases: [Case; 13] = [
             (|i| i.app = Some("Shop!".into()), "app"),
             (|i| i.skip = Some("lint,deploy-now".into()), "skip"),
             (|i| i.dry_run = Some("yes".into()), "dry-run"),
@@ -565,6 +580,7 @@ mod tests {
             (|i| i.env_from_ssm = Some("bad path".into()), "env-from-ssm"),
             (|i| i.image = Some("Bad Image!".into()), "image"),
             (|i| i.proxy_image = Some("haproxy:".into()), "proxy-image"),
+            (|i| i.keep_warm = Some("300000y".into()), "keep-warm"),
         ];
         for (mutate, input) in cases {
             let mut i = minimal();

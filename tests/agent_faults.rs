@@ -220,3 +220,38 @@ async fn a_first_deployment_whose_proxy_cannot_bind_is_removed_entirely() {
     assert_eq!(t.proxy_config(), "");
     assert!(t.status().await.apps.is_empty());
 }
+
+#[tokio::test]
+async fn a_color_port_held_by_another_process_fails_the_start_and_keeps_the_live_version() {
+    let t = TestApp::new(37);
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    let live = t.status().await.apps[0].live.clone().unwrap();
+    // The idle color's loopback port, taken by something that is not ours.
+    let idle_port = if live.color == Color::Blue {
+        t.port + 2
+    } else {
+        t.port + 1
+    };
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", idle_port)).unwrap();
+    let started = Instant::now();
+    let r = t.deploy(t.spec("v2")).await;
+    assert_eq!(r.outcome, Outcome::Failed, "{}", r.message);
+    assert!(
+        r.message
+            .contains(&format!("is port {idle_port} free on 127.0.0.1?")),
+        "{}",
+        r.message
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _, version) = t.through_proxy().await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
+    assert_eq!(t.containers().len(), 2, "{:?}", t.containers());
+
+    drop(squatter);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.through_proxy().await.2, "v2");
+}

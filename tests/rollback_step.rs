@@ -28,3 +28,17 @@ fn an_unreachable_docker_daemon_is_a_failure_in_the_outputs_and_summary() {
     assert!(summary.contains("shop rollback: failure"), "{summary}");
     assert!(summary.contains("Docker daemon"), "{summary}");
 }
+
+#[test]
+fn from_action_inputs_refuses_command_line_options_it_would_ignore() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
+        .args(["rollback", "--from-action-inputs", "--app", "shop"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--from-action-inputs") && stderr.contains("--app"),
+        "{stderr}"
+    );
+}

@@ -362,7 +362,8 @@ impl Run<'_> {
             live: color,
             since: Utc::now(),
             prior_deploy: old.and_then(|o| o.deploy_id.clone()),
-            warm_until: Some(Utc::now() + chrono::Duration::milliseconds(spec.keep_warm_ms as i64)),
+            warm_until: Utc::now()
+                .checked_add_signed(chrono::Duration::milliseconds(spec.keep_warm_ms as i64)),
         };
         let t = self.timer("switch");
         let switched = match old {

@@ -182,11 +182,22 @@ pub async fn recover_now(app: &str, events: &EventLog) -> anyhow::Result<Vec<Str
     if !host.app_dir(app).exists() {
         return Ok(Vec::new());
     }
-    let lock = lock::AppLock::acquire(&host.lock_path(app), host.config.lock_wait, "recovery")
+    let wait = host.config.lock_wait.min(Duration::from_secs(2));
+    let lock = lock::AppLock::acquire(&host.lock_path(app), wait, "recovery")
         .await?
         .map_err(|busy| anyhow::anyhow!("the lock of {app} is held by {}", busy.holder))?;
-    let pair = state::read(&host, app).await?;
-    let fixed = recover::recover(&host, &pair, None).await?;
+    // The interrupted command may have left a Docker call in flight (a rename, a create, a
+    // kill) that the daemon still completes: let it land, then repair until nothing changes.
+    let mut fixed = Vec::new();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let pair = state::read(&host, app).await?;
+        let round = recover::recover(&host, &pair, None).await?;
+        if round.is_empty() {
+            break;
+        }
+        fixed.extend(round);
+    }
     drop(lock);
     Ok(fixed)
 }

@@ -83,7 +83,10 @@ pub async fn recover(
             && aside.deploy_id.is_some()
             && aside.deploy_id == marker.prior_deploy;
         if is_target && slot_free {
-            start::restore(host, app, aside.color, false).await?;
+            // Warm again if it was still inside its keep-warm window, so a rollback stays a
+            // proxy switch.
+            let warm = marker.warm_until.is_some_and(|t| t > chrono::Utc::now());
+            start::restore(host, app, aside.color, warm).await?;
             fixed.push(format!("put back {} as the rollback target", aside.name));
         } else {
             start::remove(host, &aside.name).await?;

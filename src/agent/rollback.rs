@@ -86,7 +86,9 @@ pub async fn rollback(host: &Host, app: &str) -> anyhow::Result<AgentReply> {
         since: Utc::now(),
         prior_deploy: live.deploy_id.clone(),
         warm_until: Some(
-            Utc::now() + chrono::Duration::from_std(live.keep_warm).unwrap_or_default(),
+            Utc::now()
+                .checked_add_signed(chrono::Duration::from_std(live.keep_warm).unwrap_or_default())
+                .unwrap_or_else(Utc::now),
         ),
     };
     let body = switch::flip(&switch::current_body(host, app)?, target.color);

@@ -73,12 +73,31 @@ pub async fn create_color(
     Ok(name)
 }
 
+/// How long a start waits for the port of a prior that was just killed: Docker may answer the
+/// kill a moment before it has released the port.
+const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Starts the container [`create_color`] made, on the color's loopback port.
 pub async fn run_color(host: &Host, name: &str, port: u16) -> anyhow::Result<()> {
-    host.docker
-        .start_container(name, None)
-        .await
-        .with_context(|| format!("cannot start {name} (is port {port} free on 127.0.0.1?)"))
+    let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT;
+    loop {
+        match host.docker.start_container(name, None).await {
+            Err(e) if port_taken(&e) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            result => {
+                return result.with_context(|| {
+                    format!("cannot start {name} (is port {port} free on 127.0.0.1?)")
+                })
+            }
+        }
+    }
+}
+
+/// Docker's answer when a published port is still held.
+fn port_taken(e: &bollard::errors::Error) -> bool {
+    let text = e.to_string();
+    text.contains("port is already allocated") || text.contains("address already in use")
 }
 
 /// Moves the idle color's container (the rollback target) out of the way so the new version

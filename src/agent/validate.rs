@@ -205,6 +205,9 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     if let Some(path) = &spec.env_from_ssm {
         env_from_ssm(path)?;
     }
+    duration_ms("--verify-window", spec.verify_window_ms)?;
+    duration_ms("--keep-warm", spec.keep_warm_ms)?;
+    duration_ms("--drain", spec.drain_ms)?;
     health_timeout_ms(spec.health_timeout_ms)
 }
 
@@ -230,6 +233,25 @@ pub fn health_timeout_ms(ms: u64) -> Result<(), UsageError> {
         return Err(UsageError(
             "--health-timeout 0s: expected a positive duration".into(),
         ));
+    }
+    duration_ms("--health-timeout", ms)
+}
+
+/// The longest a deploy's waits may be: a day for the health gate, the verify window and the
+/// drain, 30 days for keep-warm.
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// A duration flag within its limit (see [`DAY_MS`]).
+pub fn duration_ms(flag: &str, ms: u64) -> Result<(), UsageError> {
+    let (max, max_text) = match flag {
+        "--keep-warm" => (30 * DAY_MS, "30d"),
+        _ => (DAY_MS, "24h"),
+    };
+    if ms > max {
+        return Err(UsageError(format!(
+            "{flag} {}: expected at most {max_text}",
+            humantime::format_duration(std::time::Duration::from_millis(ms))
+        )));
     }
     Ok(())
 }

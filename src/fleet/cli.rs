@@ -40,7 +40,7 @@ pub struct RollbackCmd {
     pub format: OutputFormat,
     /// Take the other options from the step's INPUT_* variables, as rollback/action.yml runs
     /// this command, and write the step's outputs (status, live-color) and job summary.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["app", "instance_ids", "target_tags"])]
     pub from_action_inputs: bool,
 }
 
@@ -216,26 +216,48 @@ pub(crate) async fn repair_after_interrupt(
         AgentRequest::Rollback { app } => Some(app.as_str()),
         AgentRequest::Status { .. } => None,
     };
-    let (Some(app), true) = (app, transport.in_process()) else {
+    let Some(app) = app else {
+        return format!("{signal}: stopped; a status query leaves nothing to put back");
+    };
+    if !transport.in_process() {
         return format!(
             "{signal}: the agent container finishes or undoes the command by itself; check \
              with `bluegreen status --target local`"
         );
+    }
+    // Bounded: a cancelled workflow's runner kills the process a few seconds after SIGTERM,
+    // and a second signal ends the repair at once. Whatever is left, the next command repairs.
+    let events = EventLog::new();
+    let repair = tokio::time::timeout(REPAIR_LIMIT, crate::agent::recover_now(app, &events));
+    let outcome = tokio::select! {
+        outcome = repair => outcome,
+        _ = interrupted() => return format!(
+            "{signal}, then interrupted again: the repair stopped; the next deploy or rollback \
+             of {app} repairs the host"
+        ),
     };
-    match crate::agent::recover_now(app, &EventLog::new()).await {
-        Ok(fixed) if fixed.is_empty() => {
+    match outcome {
+        Ok(Ok(fixed)) if fixed.is_empty() => {
             format!("{signal}: stopped before anything changed on the host; {app} is as it was")
         }
-        Ok(fixed) => format!(
+        Ok(Ok(fixed)) => format!(
             "{signal}: the command stopped part-way; the host was put back: {}",
             fixed.join("; ")
         ),
-        Err(e) => format!(
+        Ok(Err(e)) => format!(
             "{signal}: the command stopped part-way and the repair failed ({e:#}); the next \
              deploy or rollback of {app} repairs it"
         ),
+        Err(_) => format!(
+            "{signal}: the command stopped part-way and the repair took longer than {} s; the \
+             next deploy or rollback of {app} repairs it",
+            REPAIR_LIMIT.as_secs()
+        ),
     }
 }
+
+/// How long the repair after an interrupt may take.
+const REPAIR_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Resolves when the process is asked to stop (Ctrl-C, or SIGTERM as a cancelled workflow
 /// sends it), naming the signal.

@@ -37,13 +37,12 @@ pub async fn run(format: OutputFormat) -> anyhow::Result<ExitCode> {
         Err(e) => {
             // Docker, AWS or the network failed before any host answered: say so in the
             // step's outputs and summary too, not only in its log.
-            crate::gha::set_output("status", "failure")?;
-            crate::gha::append_summary(&format!(
-                "## ❌ {app} rollback: failure
-
-{e:#}
-"
-            ))?;
+            let summary = format!("## ❌ {app} rollback: failure\n\n{e:#}\n");
+            let written = crate::gha::set_output("status", "failure")
+                .and_then(|_| crate::gha::append_summary(&summary));
+            if let Err(w) = written {
+                eprintln!("warning: writing the step's outputs: {w:#}");
+            }
             return Err(e);
         }
     };

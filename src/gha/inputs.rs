@@ -57,8 +57,8 @@ pub fn given(value: &Option<String>) -> Option<&str> {
 pub fn push_given(argv: &mut Vec<String>, fields: &[(&str, &Option<String>)]) {
     for (name, value) in fields {
         if let Some(v) = given(value) {
-            argv.push(format!("--{name}"));
-            argv.push(parse_list(v).join(","));
+            // One `--name=value` argument, so a value starting with `-` stays a value.
+            argv.push(format!("--{name}={}", parse_list(v).join(",")));
         }
     }
 }
@@ -152,6 +152,10 @@ mod flag_tests {
         let e = parse_with_flags::<Limits>("x", &[], &fields, |i| format!("--{i}")).unwrap_err();
         assert_eq!(e.name, "--mode");
         assert_eq!(e.expected, "one of fast, safe");
+        let negative = Some("-1".to_string());
+        let fields: [FlagInput; 1] = [("max-hosts", "hosts", &negative)];
+        let e = parse_with_flags::<Limits>("x", &[], &fields, |i| i.to_string()).unwrap_err();
+        assert_eq!((e.name.as_str(), e.value.as_str()), ("hosts", "-1"), "{e}");
         let ok = Some("3".to_string());
         let fields: [FlagInput; 1] = [("max-hosts", "hosts", &ok)];
         let parsed = parse_with_flags::<Limits>("x", &[], &fields, |i| i.to_string()).unwrap();

@@ -272,7 +272,7 @@ pub fn parse_region(s: &str) -> Result<String, String> {
     let parts: Vec<&str> = s.split('-').collect();
     let letters = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
     let ok = parts.len() >= 3
-        && parts[0].len() == 2
+        && (2..=4).contains(&parts[0].len())
         && parts[..parts.len() - 1].iter().all(letters)
         && parts[parts.len() - 1].len() <= 2
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
@@ -298,6 +298,7 @@ mod tests {
             "cn-north-1",
             "ap-southeast-5",
             "il-central-1",
+            "eusc-de-east-1",
         ] {
             assert_eq!(parse_region(good).as_deref(), Ok(good));
         }
