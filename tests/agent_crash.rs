@@ -11,12 +11,13 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use support::TestApp;
 
-async fn killed_after(step: &str, block: u16) {
+/// An app with v1 then v2 deployed, and a deploy of v3 that pauses after `step` (its stderr
+/// piped, to see it pause).
+async fn v3_paused_after(step: &str, block: u16) -> (TestApp, std::process::Child) {
     let t = TestApp::new(block);
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
-
-    let mut child = t
+    let child = t
         .cli()
         .env("BLUEGREEN_FAULT_PAUSE_AFTER", step)
         .args(t.deploy_args("v3"))
@@ -24,6 +25,11 @@ async fn killed_after(step: &str, block: u16) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (t, child)
+}
+
+async fn killed_after(step: &str, block: u16) {
+    let (t, mut child) = v3_paused_after(step, block).await;
     let stderr = child.stderr.take().unwrap();
     let paused = tokio::task::spawn_blocking(move || {
         BufReader::new(stderr)
@@ -140,18 +146,7 @@ async fn killed_after_drain() {
 /// aside is the rollback target again, and the live version never stopped serving.
 #[tokio::test]
 async fn sigterm_mid_deploy_puts_the_host_back_at_once() {
-    let t = TestApp::new(36);
-    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
-    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
-
-    let mut child = t
-        .cli()
-        .env("BLUEGREEN_FAULT_PAUSE_AFTER", "start")
-        .args(t.deploy_args("v3"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (t, mut child) = v3_paused_after("start", 36).await;
     let stderr = child.stderr.take().unwrap();
     let (paused_tx, paused_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
