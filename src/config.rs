@@ -473,13 +473,13 @@ impl Parser {
         let timeout = humantime::format_duration(d.health_timeout).to_string();
         validate::health_timeout_ms(saturating_ms(d.health_timeout))
             .map_err(|e| self.relabel("health-timeout", &timeout, "out of range", &e))?;
-        for (input, value) in [
-            ("verify-window", d.verify_window),
-            ("keep-warm", d.keep_warm),
-            ("drain", d.drain),
+        for (input, value, max) in [
+            ("verify-window", d.verify_window, validate::MAX_WAIT),
+            ("keep-warm", d.keep_warm, validate::MAX_KEEP_WARM),
+            ("drain", d.drain, validate::MAX_WAIT),
         ] {
             let text = humantime::format_duration(value).to_string();
-            validate::duration_ms(&format!("--{input}"), saturating_ms(value))
+            validate::at_most(&format!("--{input}"), saturating_ms(value), max)
                 .map_err(|e| self.relabel(input, &text, "too long", &e))?;
         }
         Ok(())

@@ -6,6 +6,7 @@
 use super::protocol::{AgentRequest, DeploySpec};
 use crate::exit::UsageError;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// Longest app name: `<app>-proxy` and the admin socket path must stay short.
 pub const MAX_APP_LEN: usize = 40;
@@ -205,9 +206,9 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     if let Some(path) = &spec.env_from_ssm {
         env_from_ssm(path)?;
     }
-    duration_ms("--verify-window", spec.verify_window_ms)?;
-    duration_ms("--keep-warm", spec.keep_warm_ms)?;
-    duration_ms("--drain", spec.drain_ms)?;
+    at_most("--verify-window", spec.verify_window_ms, MAX_WAIT)?;
+    at_most("--keep-warm", spec.keep_warm_ms, MAX_KEEP_WARM)?;
+    at_most("--drain", spec.drain_ms, MAX_WAIT)?;
     health_timeout_ms(spec.health_timeout_ms)
 }
 
@@ -234,26 +235,35 @@ pub fn health_timeout_ms(ms: u64) -> Result<(), UsageError> {
             "--health-timeout 0s: expected a positive duration".into(),
         ));
     }
-    duration_ms("--health-timeout", ms)
+    at_most("--health-timeout", ms, MAX_WAIT)
 }
 
-/// The longest a deploy's waits may be: a day for the health gate, the verify window and the
-/// drain, 30 days for keep-warm.
-const DAY_MS: u64 = 24 * 3600 * 1000;
+/// The longest the health gate, the verify window and the drain may wait.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// The longest a prior may be kept warm.
+pub const MAX_KEEP_WARM: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// A duration flag within its limit (see [`DAY_MS`]).
-pub fn duration_ms(flag: &str, ms: u64) -> Result<(), UsageError> {
-    let (max, max_text) = match flag {
-        "--keep-warm" => (30 * DAY_MS, "30d"),
-        _ => (DAY_MS, "24h"),
-    };
-    if ms > max {
+/// A duration flag, in milliseconds, within `max`.
+pub fn at_most(flag: &str, ms: u64, max: Duration) -> Result<(), UsageError> {
+    if u128::from(ms) > max.as_millis() {
         return Err(UsageError(format!(
-            "{flag} {}: expected at most {max_text}",
-            humantime::format_duration(std::time::Duration::from_millis(ms))
+            "{flag} {}: expected at most {}",
+            short(Duration::from_millis(ms)),
+            short(max)
         )));
     }
     Ok(())
+}
+
+/// `30d` (from two days), `24h`, or humantime's form when the duration is not whole days or hours.
+fn short(d: Duration) -> String {
+    match d.as_secs() {
+        s if d.subsec_nanos() == 0 && s >= 2 * 86_400 && s % 86_400 == 0 => {
+            format!("{}d", s / 86_400)
+        }
+        s if d.subsec_nanos() == 0 && s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        _ => humantime::format_duration(d).to_string(),
+    }
 }
 
 #[cfg(test)]
