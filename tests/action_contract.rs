@@ -250,7 +250,7 @@ fn lint_only_step_annotates_writes_sarif_and_fails_on_a_retired_action() {
 
 #[test]
 fn local_deploy_step_deploys_reports_and_keeps_the_token_secret() {
-    let app = TestApp::new(30);
+    let app = TestApp::new();
     let step = RunnerStep::new();
     step.write(
         ".github/workflows/deploy.yml",
@@ -360,7 +360,7 @@ fn rollback_action_inputs_are_the_rollback_flags() {
 
 #[test]
 fn rollback_step_switches_back_and_says_so_or_exits_3_with_nothing_to_roll_back() {
-    let app = TestApp::new(35);
+    let app = TestApp::new();
     for tag in ["v1", "v2"] {
         let out = app.cli().args(app.deploy_args(tag)).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -12,9 +12,9 @@ use std::process::Stdio;
 use support::TestApp;
 
 /// An app with v1 then v2 deployed, and a deploy of v3 that pauses after `step` (its stderr
-/// piped, to see it pause).
-async fn v3_paused_after(step: &str, block: u16) -> (TestApp, std::process::Child) {
-    let t = TestApp::new(block);
+/// piped, to see it pause). Each call leases ports of its own.
+async fn v3_paused_after(step: &str) -> (TestApp, std::process::Child) {
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
     let child = t
@@ -28,8 +28,8 @@ async fn v3_paused_after(step: &str, block: u16) -> (TestApp, std::process::Chil
     (t, child)
 }
 
-async fn killed_after(step: &str, block: u16) {
-    let (t, mut child) = v3_paused_after(step, block).await;
+async fn killed_after(step: &str) {
+    let (t, mut child) = v3_paused_after(step).await;
     let stderr = child.stderr.take().unwrap();
     let paused = tokio::task::spawn_blocking(move || {
         BufReader::new(stderr)
@@ -102,43 +102,43 @@ async fn killed_after(step: &str, block: u16) {
 
 #[tokio::test]
 async fn killed_after_read() {
-    killed_after("read", 30).await;
+    killed_after("read").await;
 }
 
 #[tokio::test]
 async fn killed_after_pull() {
-    killed_after("pull", 31).await;
+    killed_after("pull").await;
 }
 
 #[tokio::test]
 async fn killed_after_start() {
-    killed_after("start", 32).await;
+    killed_after("start").await;
 }
 
 #[tokio::test]
 async fn killed_after_ready() {
-    killed_after("ready", 33).await;
+    killed_after("ready").await;
 }
 
 #[tokio::test]
 async fn killed_after_switch() {
-    killed_after("switch", 34).await;
+    killed_after("switch").await;
 }
 
 /// Between the config rename and the runtime API line: config and running proxy disagree.
 #[tokio::test]
 async fn killed_between_config_and_runtime_switch() {
-    killed_after("switch-config", 37).await;
+    killed_after("switch-config").await;
 }
 
 #[tokio::test]
 async fn killed_after_verify() {
-    killed_after("verify", 35).await;
+    killed_after("verify").await;
 }
 
 #[tokio::test]
 async fn killed_after_drain() {
-    killed_after("drain", 36).await;
+    killed_after("drain").await;
 }
 
 /// SIGTERM (a cancelled workflow) mid-deploy: the command stops at once and puts the host
@@ -146,7 +146,7 @@ async fn killed_after_drain() {
 /// aside is the rollback target again, and the live version never stopped serving.
 #[tokio::test]
 async fn sigterm_mid_deploy_puts_the_host_back_at_once() {
-    let (t, mut child) = v3_paused_after("start", 36).await;
+    let (t, mut child) = v3_paused_after("start").await;
     let stderr = child.stderr.take().unwrap();
     let (paused_tx, paused_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {

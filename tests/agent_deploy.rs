@@ -7,7 +7,7 @@ use support::TestApp;
 
 #[tokio::test]
 async fn first_deploy_then_switch_then_warm_rollback() {
-    let t = TestApp::new(0);
+    let t = TestApp::new();
 
     let first = t.deploy(t.spec("v1")).await;
     assert_eq!(first.outcome, Outcome::Deployed, "{}", first.message);
@@ -61,7 +61,7 @@ async fn first_deploy_then_switch_then_warm_rollback() {
 
 #[tokio::test]
 async fn rollback_to_a_stopped_prior_starts_and_gates_it() {
-    let t = TestApp::new(1);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     let mut v2 = t.spec("v2");
     v2.keep_warm_ms = 0;
@@ -89,7 +89,7 @@ async fn rollback_to_a_stopped_prior_starts_and_gates_it() {
 
 #[tokio::test]
 async fn rollback_with_no_prior_changes_nothing_and_exits_3() {
-    let t = TestApp::new(2);
+    let t = TestApp::new();
     let out = t
         .cli()
         .args(["rollback", "--target", "local", "--app", &t.app])
@@ -123,7 +123,7 @@ async fn rollback_with_no_prior_changes_nothing_and_exits_3() {
 
 #[tokio::test]
 async fn status_json_lists_live_and_target() {
-    let t = TestApp::new(3);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
     let out = t
@@ -163,7 +163,7 @@ async fn status_json_lists_live_and_target() {
 #[tokio::test]
 async fn the_agent_container_deploys_and_prints_one_marked_reply() {
     use base64::Engine as _;
-    let t = TestApp::new(4);
+    let t = TestApp::new();
     let request = bluegreen::agent::AgentRequest::Deploy(t.spec("v1"));
     let b64 =
         base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&request).unwrap());
@@ -203,7 +203,7 @@ async fn the_agent_container_deploys_and_prints_one_marked_reply() {
 /// container gets them as variables; `--env` and `--env-file` come through too.
 #[tokio::test]
 async fn env_from_ssm_env_file_and_env_reach_the_container() {
-    let t = TestApp::new(5);
+    let t = TestApp::new();
     let moto = support::env("BLUEGREEN_TEST_MOTO_URL");
     let path = format!("/{}/prod", t.app);
     let aws = |cmd: &mut std::process::Command| {

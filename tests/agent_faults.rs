@@ -9,7 +9,7 @@ use support::TestApp;
 
 #[tokio::test]
 async fn image_not_found_fails_before_anything_changes() {
-    let t = TestApp::new(10);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     let (containers, config) = (t.containers(), t.proxy_config());
     let mut spec = t.spec("v1");
@@ -29,7 +29,7 @@ async fn image_not_found_fails_before_anything_changes() {
 
 #[tokio::test]
 async fn registry_down_fails_before_anything_changes() {
-    let t = TestApp::new(11);
+    let t = TestApp::new();
     let mut spec = t.spec("v1");
     // A registry port in our range where nothing listens.
     spec.image = format!("127.0.0.1:{}/bga-testsvc:v1", t.port + 2);
@@ -42,7 +42,7 @@ async fn registry_down_fails_before_anything_changes() {
 
 #[tokio::test]
 async fn never_healthy_is_removed_and_the_old_version_keeps_serving() {
-    let t = TestApp::new(12);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
     let mut spec = t.spec_env("v3", &[("FAIL_HEALTH", "1")]);
@@ -82,7 +82,7 @@ async fn never_healthy_is_removed_and_the_old_version_keeps_serving() {
 
 #[tokio::test]
 async fn a_container_that_exits_fails_the_gate_at_once_with_its_logs() {
-    let t = TestApp::new(13);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     let spec = t.spec_env("v2", &[("EXIT_AT_START", "1")]);
     let started = Instant::now();
@@ -102,7 +102,7 @@ async fn a_container_that_exits_fails_the_gate_at_once_with_its_logs() {
 
 #[tokio::test]
 async fn crash_inside_the_verify_window_switches_back() {
-    let t = TestApp::new(14);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
     let mut spec = t.spec_env("v3", &[("CRASH_AFTER", "1")]);
@@ -135,7 +135,7 @@ async fn crash_inside_the_verify_window_switches_back() {
 
 #[tokio::test]
 async fn an_invalid_proxy_config_is_never_applied() {
-    let t = TestApp::new(15);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     let config = t.proxy_config();
     let mut spec = t.spec("v2");
@@ -154,7 +154,7 @@ async fn an_invalid_proxy_config_is_never_applied() {
 
 #[tokio::test]
 async fn a_second_deploy_of_the_same_app_is_refused_while_the_first_runs() {
-    let t = TestApp::new(16);
+    let t = TestApp::new();
     let slow = t.spec_env("v1", &[("READY_AFTER", "3000")]);
     let first = tokio::spawn({
         let config = t.config();
@@ -179,7 +179,7 @@ async fn a_second_deploy_of_the_same_app_is_refused_while_the_first_runs() {
 
 #[test]
 fn bad_names_ports_and_refs_are_rejected_before_any_docker_call() {
-    let t = TestApp::new(17);
+    let t = TestApp::new();
     let cases: &[(&str, &str, &str)] = &[
         ("--app", "Bad;Name", "--app \"Bad;Name\""),
         ("--image", "app:$(id)", "--image \"app:$(id)\""),
@@ -206,7 +206,7 @@ fn bad_names_ports_and_refs_are_rejected_before_any_docker_call() {
 
 #[tokio::test]
 async fn a_first_deployment_whose_proxy_cannot_bind_is_removed_entirely() {
-    let t = TestApp::new(18);
+    let t = TestApp::new();
     let _squatter = std::net::TcpListener::bind(("127.0.0.1", t.port)).unwrap();
     let started = Instant::now();
     let r = t.deploy(t.spec("v1")).await;
@@ -223,7 +223,7 @@ async fn a_first_deployment_whose_proxy_cannot_bind_is_removed_entirely() {
 
 #[tokio::test]
 async fn a_color_port_held_by_another_process_fails_the_start_and_keeps_the_live_version() {
-    let t = TestApp::new(37);
+    let t = TestApp::new();
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     let live = t.status().await.apps[0].live.clone().unwrap();
     // The idle color's loopback port, taken by something that is not ours.

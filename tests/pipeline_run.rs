@@ -76,7 +76,7 @@ fn summary(workspace: &Path) -> String {
 
 #[test]
 fn a_retired_action_stops_the_run_before_any_host_changes() {
-    let app = TestApp::new(31);
+    let app = TestApp::new();
     let ws = tempfile::tempdir().unwrap();
     let wf = ws.path().join(".github/workflows");
     std::fs::create_dir_all(&wf).unwrap();
@@ -104,7 +104,7 @@ fn a_retired_action_stops_the_run_before_any_host_changes() {
 
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
-    let app = TestApp::new(32);
+    let app = TestApp::new();
     let ws = tempfile::tempdir().unwrap();
     let out = run(&app, ws.path(), "v1", &["--dry-run"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -123,7 +123,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 
 #[test]
 fn a_failed_deploy_keeps_the_old_version_serving_and_reports_why() {
-    let app = TestApp::new(33);
+    let app = TestApp::new();
     let ws = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
@@ -172,7 +172,7 @@ fn a_failed_deploy_keeps_the_old_version_serving_and_reports_why() {
 
 #[test]
 fn bad_inputs_name_the_flag_or_the_input() {
-    let app = TestApp::new(34);
+    let app = TestApp::new();
     let ws = tempfile::tempdir().unwrap();
     let out = run(&app, ws.path(), "v1", &["--public-port", "99999"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -3,6 +3,8 @@
 //! (scripts/build-image) -> the local Docker daemon -> a blue-green switch, under load, with
 //! zero failed requests. Then status and rollback the same way.
 
+#[path = "support/ports.rs"]
+mod ports;
 mod ssm_support;
 
 use serde_json::{json, Value};
@@ -11,9 +13,6 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The public port of the app under test (the agent puts the colors on the two above it).
-const PORT: u16 = 19500;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -77,13 +76,17 @@ struct Load {
 /// Keep-alive clients hammering the proxy until `stop`. Each returns the versions it saw, in
 /// order, repeats collapsed: one client's sequential requests must never go back to the old
 /// version once the new one answered (across clients, in-flight requests overlap the switch).
-fn start_load(load: &Arc<Load>, clients: usize) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
+fn start_load(
+    load: &Arc<Load>,
+    clients: usize,
+    port: u16,
+) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
     (0..clients)
         .map(|_| {
             let load = load.clone();
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
-                let url = format!("http://127.0.0.1:{PORT}/");
+                let url = format!("http://127.0.0.1:{port}/");
                 let mut seen: Vec<String> = Vec::new();
                 while !load.stop.load(Ordering::Relaxed) {
                     let r = http.get(&url).timeout(Duration::from_secs(5)).send().await;
@@ -121,6 +124,9 @@ async fn a_deploy_through_ssm_switches_under_load_with_zero_failed_requests() {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let _cleanup = Cleanup(app.clone());
+    // The public port of the app under test (the agent puts the colors on the two above it).
+    let ports = ports::lease();
+    let port = ports.first;
     let id = instance_ids(1).remove(0);
     // No shim on PATH: the script runs the real docker CLI against the local daemon.
     let server = SsmServer::start(json!({"instances": {&id: {}}, "delivery_delay": 0.02}));
@@ -138,7 +144,7 @@ async fn a_deploy_through_ssm_switches_under_load_with_zero_failed_requests() {
             "--image",
             &format!("{repo}:{tag}"),
             "--public-port",
-            &PORT.to_string(),
+            &port.to_string(),
             "--container-port",
             "8080",
             "--public-address",
@@ -173,7 +179,7 @@ async fn a_deploy_through_ssm_switches_under_load_with_zero_failed_requests() {
     assert_eq!(host["reply"]["first_deployment"], true);
 
     let load = Arc::new(Load::default());
-    let clients = start_load(&load, 4);
+    let clients = start_load(&load, 4, port);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server_ref = &server;
     let args = deploy("v2");
@@ -235,7 +241,7 @@ async fn a_deploy_through_ssm_switches_under_load_with_zero_failed_requests() {
     let (code, rb, stderr) = cli(&server, &rollback);
     assert_eq!(code, 0, "{rb}\n{stderr}");
     assert_eq!(rb["fleet"]["hosts"][0]["reply"]["outcome"], "rolled_back");
-    let r = reqwest::get(format!("http://127.0.0.1:{PORT}/"))
+    let r = reqwest::get(format!("http://127.0.0.1:{port}/"))
         .await
         .unwrap();
     assert_eq!(r.headers()["x-version"], "v1");

@@ -3,7 +3,7 @@
 BLUEGREEN_TEST_REGISTRY_PORT="${BLUEGREEN_TEST_REGISTRY_PORT:-5000}"
 export BLUEGREEN_TEST_REGISTRY="127.0.0.1:${BLUEGREEN_TEST_REGISTRY_PORT}"
 if ! curl -fsS -o /dev/null "http://$BLUEGREEN_TEST_REGISTRY/v2/" 2>/dev/null; then
-  command -v docker-registry >/dev/null || { echo "docker-registry not found: apt-get install docker-registry" >&2; exit 1; }
+  command -v docker-registry >/dev/null || { echo "docker-registry not found: run scripts/install-deps" >&2; exit 1; }
   mkdir -p "$BLUEGREEN_TEST_STATE/registry"
   cat >"$BLUEGREEN_TEST_STATE/registry.yml" <<YML
 version: 0.1

@@ -23,7 +23,7 @@ bga_images_build() {
     && docker image inspect "$BLUEGREEN_TEST_PROXY_IMAGE" >/dev/null 2>&1; then
     return 0
   fi
-  command -v haproxy >/dev/null || { echo "haproxy not found: apt-get install haproxy" >&2; return 1; }
+  command -v haproxy >/dev/null || { echo "haproxy not found: run scripts/install-deps" >&2; return 1; }
   rustc -O -C target-feature=+crt-static --edition 2021 -o "$dir/testsvc" "$root/testsvc/main.rs" || return 1
   # shellcheck source=/dev/null
   source scripts/lib/scratch-image.sh

@@ -20,27 +20,31 @@ pub fn image(tag: &str) -> String {
     format!("{}:{tag}", env("BLUEGREEN_TEST_IMAGE_REPO"))
 }
 
+pub mod ports;
+
 /// One app under test: its own name, state directory and public port (the two ports above
-/// it are the colors). `block` picks the ports, so tests never share them.
+/// it are the colors), leased from the allocator all test binaries share (`ports`).
 pub struct TestApp {
     pub app: String,
     pub port: u16,
     pub state_dir: PathBuf,
     _dir: tempfile::TempDir,
+    _ports: ports::PortLease,
 }
 
 impl TestApp {
-    pub fn new(block: u16) -> TestApp {
-        assert!(block < 330, "port block {block} is outside 18000-18999");
+    pub fn new() -> TestApp {
+        let lease = ports::lease();
         let root = PathBuf::from(env("BLUEGREEN_TEST_STATE")).join("agent");
         std::fs::create_dir_all(&root).unwrap();
         let dir = tempfile::tempdir_in(&root).unwrap();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let app = TestApp {
             app: format!("bga-{}", &suffix[..8]),
-            port: 18000 + block * 3,
+            port: lease.first,
             state_dir: dir.path().to_path_buf(),
             _dir: dir,
+            _ports: lease,
         };
         app
     }
