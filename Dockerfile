@@ -5,9 +5,11 @@
 # .github/workflows/release.yml; Alpine's Rust targets musl, so the binary is static by default.
 # Where base images cannot be pulled, scripts/build-image assembles the same final layout from a
 # locally built binary.
-ARG RUST_VERSION=1.95
+#
+# The FROM lines name plain tags, no ARG, so Dependabot (docker ecosystem) can update them; the
+# release workflow resolves each tag to its digest and builds FROM tag@digest.
 
-FROM rust:${RUST_VERSION}-alpine AS build
+FROM rust:1.95-alpine AS build
 RUN apk add --no-cache musl-dev perl make cmake
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

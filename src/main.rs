@@ -2,7 +2,9 @@
 
 use bluegreen::exit::{classify, ExitCode};
 use bluegreen::{agent, fleet, image, lint, pipeline, report};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
 #[command(name = "bluegreen", version, about, propagate_version = true)]
@@ -28,6 +30,20 @@ enum Command {
     Report(report::cli::ReportArgs),
     /// The whole pipeline: lint, verify image, preflight, deploy, verify live, report.
     Run(Box<pipeline::RunArgs>),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: `source <(bluegreen completions bash)`; zsh: write it to a file named
+    /// `_bluegreen` in a directory of `$fpath`; fish: to `~/.config/fish/completions/bluegreen.fish`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of `bluegreen` (roff); with --dir, write one page per command there.
+    Man {
+        /// Write bluegreen.1 and bluegreen-COMMAND.1 for every command into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Host agent: run one request on this host and print one marked JSON reply line.
     #[command(hide = true)]
     Agent(agent::cli::AgentArgs),
@@ -73,7 +89,50 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::cli::report(args).await,
         Command::Run(args) => pipeline::run_cli(*args).await,
         Command::Agent(args) => agent::cli::run_agent(args).await,
+        Command::Completions { shell } => print_completions(shell),
+        Command::Man { dir } => write_man_pages(dir.as_deref()),
     }
+}
+
+fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut cmd = visible_commands(Cli::command());
+    clap_complete::generate(shell, &mut cmd, "bluegreen", &mut std::io::stdout());
+    Ok(ExitCode::Ok)
+}
+
+/// The command without its hidden subcommands (the host agent): clap_complete's generators
+/// would offer them.
+fn visible_commands(cmd: clap::Command) -> clap::Command {
+    let visible: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .cloned()
+        .collect();
+    clap::Command::new("bluegreen")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(cmd.get_about().cloned().unwrap_or_default())
+        .propagate_version(true)
+        .subcommands(visible)
+}
+
+/// The man pages come from the same clap definitions as `--help`, so they never drift.
+fn write_man_pages(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let cmd = Cli::command();
+    match dir {
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            std::io::stdout().write_all(&out)?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("--dir {}: cannot create the directory", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("--dir {}: cannot write the man pages", dir.display()))?;
+        }
+    }
+    Ok(ExitCode::Ok)
 }
 
 /// Logs go to stderr with timestamps; stdout stays for results. `BLUEGREEN_LOG` sets the
