@@ -6,9 +6,8 @@
 //! [`RunConfig::from_inputs`] parses them once, with `core.getInput` semantics (trimmed, empty
 //! means not given) and errors that name the input, the value and what was expected.
 
-use crate::agent::cli::parse_env_lines;
-use crate::agent::cli::DEFAULT_PROXY_IMAGE;
 use crate::agent::protocol::{DeploySpec, EnvVar};
+use crate::agent::spec::{self, parse_env_lines, DEFAULT_PROXY_IMAGE};
 use crate::agent::validate;
 use crate::exit::UsageError;
 use crate::gha::inputs::{given, parse_bool, parse_duration, parse_list, InputError};
@@ -276,10 +275,18 @@ impl RunConfig {
             container_port: p.port("container-port", &inputs.container_port, None)?,
             public_address: p.address(&inputs.public_address)?,
             health_path: p.health_path(&inputs.health_path)?,
-            health_timeout: p.duration("health-timeout", &inputs.health_timeout, "60s")?,
-            verify_window: p.duration("verify-window", &inputs.verify_window, "10s")?,
-            keep_warm: p.duration("keep-warm", &inputs.keep_warm, "5m")?,
-            drain: p.duration("drain", &inputs.drain, "10s")?,
+            health_timeout: p.duration(
+                "health-timeout",
+                &inputs.health_timeout,
+                spec::DEFAULT_HEALTH_TIMEOUT,
+            )?,
+            verify_window: p.duration(
+                "verify-window",
+                &inputs.verify_window,
+                spec::DEFAULT_VERIFY_WINDOW,
+            )?,
+            keep_warm: p.duration("keep-warm", &inputs.keep_warm, spec::DEFAULT_KEEP_WARM)?,
+            drain: p.duration("drain", &inputs.drain, spec::DEFAULT_DRAIN)?,
             env: p.env(&inputs.env)?,
             env_from_ssm: p.env_from_ssm(&inputs.env_from_ssm)?,
             proxy_image: p.image(
@@ -378,7 +385,7 @@ impl Parser {
     }
 
     fn health_path(&self, value: &Option<String>) -> Result<String, InputError> {
-        let v = given(value).unwrap_or("/health");
+        let v = given(value).unwrap_or(spec::DEFAULT_HEALTH_PATH);
         validate::health_path(v)
             .map_err(|e| self.relabel("health-path", v, "not an HTTP path", &e))?;
         Ok(v.to_string())

@@ -8,6 +8,7 @@
 use crate::agent::protocol::{AgentReply, AgentRequest, AppState, Color, DeploySpec, Outcome};
 use crate::config::{Origin, RunConfig, RunInputs, Stage};
 use crate::exit::{ExitCode, UsageError};
+use crate::fleet::interrupt::{or_stop, Stoppable};
 use crate::fleet::preflight::{self, PreflightReport};
 use crate::fleet::rollout::{self, FleetReport, HostStatus, RolloutPlan};
 use crate::fleet::ssm::{self, SsmTransport};
@@ -57,7 +58,7 @@ pub async fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
             .workspace
             .clone()
             .unwrap_or_else(|| PathBuf::from(".")),
-        deploy_id: crate::fleet::cli::new_deploy_id(),
+        deploy_id: crate::agent::spec::new_deploy_id(),
         events: EventLog::new(),
         started_at: Utc::now(),
         config,
@@ -577,15 +578,10 @@ impl Pipeline {
                     rollback_on_budget: false,
                 };
                 let hosts = ["local".to_string()];
-                tokio::select! {
-                    report = rollout::rollout(transport, &hosts, &request, plan, &self.events) => report,
-                    signal = crate::fleet::cli::interrupted() => {
-                        let what =
-                            crate::fleet::cli::repair_after_interrupt(transport, &request, signal)
-                                .await;
-                        failed_fleet(&hosts, &what)
-                    }
-                }
+                let work = rollout::rollout(transport, &hosts, &request, plan, &self.events);
+                or_stop(Stoppable::Local(transport), &request, work)
+                    .await
+                    .unwrap_or_else(|stopped| failed_fleet(&hosts, &stopped))
             }
             Fleet::Ssm {
                 transport,
@@ -599,7 +595,7 @@ impl Pipeline {
                 // A cancelled workflow sends SIGTERM: cancel what SSM still runs, then report.
                 tokio::select! {
                     report = rollout::rollout(transport, hosts, &request, plan, &self.events) => report,
-                    signal = crate::fleet::cli::interrupted() => {
+                    signal = crate::fleet::interrupt::interrupted() => {
                         let cancelled = transport.cancel_in_flight().await;
                         failed_fleet(hosts, &format!(
                             "{signal}: CancelCommand sent for {} commands in flight; SSM does not \
