@@ -6,8 +6,9 @@
 //! [`RunConfig::from_inputs`] parses them once, with `core.getInput` semantics (trimmed, empty
 //! means not given) and errors that name the input, the value and what was expected.
 
-use crate::agent::protocol::{DeploySpec, EnvVar};
-use crate::agent::spec::{self, parse_env_lines, DEFAULT_PROXY_IMAGE};
+use crate::agent::protocol::EnvVar;
+pub use crate::agent::spec::DeployConfig;
+use crate::agent::spec::{self, parse_env_lines, saturating_ms, DEFAULT_PROXY_IMAGE};
 use crate::agent::validate;
 use crate::exit::UsageError;
 use crate::gha::inputs::{given, parse_bool, parse_duration, parse_list, InputError};
@@ -190,55 +191,6 @@ impl Origin {
             Origin::Cli => format!("--{input}"),
         }
     }
-}
-
-/// The deploy part of the configuration, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeployConfig {
-    pub app: String,
-    pub image: String,
-    pub public_port: u16,
-    pub container_port: u16,
-    pub public_address: Option<String>,
-    pub health_path: String,
-    pub health_timeout: Duration,
-    pub verify_window: Duration,
-    pub keep_warm: Duration,
-    pub drain: Duration,
-    pub env: Vec<EnvVar>,
-    pub env_from_ssm: Option<String>,
-    pub proxy_image: String,
-    pub proxy_lines: Vec<String>,
-}
-
-impl DeployConfig {
-    /// The request every host's agent gets to deploy `image` (the verified digest reference,
-    /// or the input as given).
-    pub fn spec(&self, image: &str, deploy_id: &str) -> DeploySpec {
-        let ms = saturating_ms;
-        DeploySpec {
-            app: self.app.clone(),
-            image: image.to_string(),
-            public_port: self.public_port,
-            container_port: self.container_port,
-            health_path: self.health_path.clone(),
-            health_timeout_ms: ms(self.health_timeout),
-            verify_window_ms: ms(self.verify_window),
-            keep_warm_ms: ms(self.keep_warm),
-            drain_ms: ms(self.drain),
-            env: self.env.clone(),
-            env_from_ssm: self.env_from_ssm.clone(),
-            proxy_image: self.proxy_image.clone(),
-            deploy_id: deploy_id.to_string(),
-            public_address: self.public_address.clone(),
-            proxy_lines: self.proxy_lines.clone(),
-        }
-    }
-}
-
-/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
-fn saturating_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The whole validated configuration of `bluegreen run`.

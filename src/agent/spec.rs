@@ -1,8 +1,10 @@
 //! What a deploy request is made from, wherever it is made (the `deploy` flags, the action's
-//! inputs): the defaults of its settings, the `NAME=VALUE` env lines, and the deploy id.
+//! inputs): the validated settings ([`DeployConfig`]) and their defaults, the `NAME=VALUE` env
+//! lines, and the deploy id.
 //! Written once here, next to the protocol, so the CLI and the action cannot drift apart.
 
-use super::protocol::EnvVar;
+use super::protocol::{DeploySpec, EnvVar};
+use std::time::Duration;
 
 /// The official HAProxy image (LTS line); any image with its layout works.
 pub const DEFAULT_PROXY_IMAGE: &str = "haproxy:3.2";
@@ -60,4 +62,53 @@ pub fn new_deploy_id() -> String {
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         &suffix[..6]
     )
+}
+
+/// The deploy part of the configuration, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployConfig {
+    pub app: String,
+    pub image: String,
+    pub public_port: u16,
+    pub container_port: u16,
+    pub public_address: Option<String>,
+    pub health_path: String,
+    pub health_timeout: Duration,
+    pub verify_window: Duration,
+    pub keep_warm: Duration,
+    pub drain: Duration,
+    pub env: Vec<EnvVar>,
+    pub env_from_ssm: Option<String>,
+    pub proxy_image: String,
+    pub proxy_lines: Vec<String>,
+}
+
+impl DeployConfig {
+    /// The request every host's agent gets to deploy `image` (the verified digest reference,
+    /// or the input as given).
+    pub fn spec(&self, image: &str, deploy_id: &str) -> DeploySpec {
+        let ms = saturating_ms;
+        DeploySpec {
+            app: self.app.clone(),
+            image: image.to_string(),
+            public_port: self.public_port,
+            container_port: self.container_port,
+            health_path: self.health_path.clone(),
+            health_timeout_ms: ms(self.health_timeout),
+            verify_window_ms: ms(self.verify_window),
+            keep_warm_ms: ms(self.keep_warm),
+            drain_ms: ms(self.drain),
+            env: self.env.clone(),
+            env_from_ssm: self.env_from_ssm.clone(),
+            proxy_image: self.proxy_image.clone(),
+            deploy_id: deploy_id.to_string(),
+            public_address: self.public_address.clone(),
+            proxy_lines: self.proxy_lines.clone(),
+        }
+    }
+}
+
+/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
+pub fn saturating_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

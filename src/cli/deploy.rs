@@ -2,8 +2,7 @@
 //! and the command that sends it to the target's hosts.
 
 use crate::agent::protocol::{AgentRequest, DeploySpec, EnvVar};
-use crate::agent::spec::{self, parse_env_lines, DEFAULT_PROXY_IMAGE};
-use crate::config::DeployConfig;
+use crate::agent::spec::{self, parse_env_lines, DeployConfig, DEFAULT_PROXY_IMAGE};
 use crate::duration::parse_flag as parse_duration_arg;
 use crate::exit::{ExitCode, UsageError};
 use crate::fleet::{command, TargetArgs};
