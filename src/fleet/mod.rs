@@ -8,6 +8,7 @@ pub mod rollout;
 pub mod sibling;
 pub mod ssm;
 pub mod ssm_run;
+pub mod ssm_script;
 pub mod targets;
 pub mod transport;
 

@@ -6,22 +6,27 @@
 //! `bluegreen verify-image` only parses flags and renders the verdict. See
 //! `docs/verify-image.md`.
 
+pub mod checks;
 pub mod client;
 pub mod error;
+mod layout;
 pub mod manifest;
 pub mod reference;
 pub mod render;
+mod resolve;
 pub mod scan;
+mod scan_wait;
+pub mod verdict;
 pub mod verify;
 
 pub use client::{ClientOptions, EcrClient};
 pub use error::VerifyError;
 pub use reference::{Digest, ImageSelector, Platform};
 pub use scan::{PollSchedule, ScanGate, ScanReport};
-pub use verify::{
-    verify, verify_logged, Check, CheckName, CheckStatus, ImageVerdict, PlatformSource,
-    ResolvedImage, VerifyRequest,
+pub use verdict::{
+    Check, CheckName, CheckStatus, ImageVerdict, PlatformSource, ResolvedImage, VerifyRequest,
 };
+pub use verify::{verify, verify_logged};
 
 use crate::exit::{ExitCode, UsageError};
 use crate::output::OutputFormat;
