@@ -6,9 +6,9 @@
 //! [`RunConfig::from_inputs`] parses them once, with `core.getInput` semantics (trimmed, empty
 //! means not given) and errors that name the input, the value and what was expected.
 
-use crate::agent::cli::parse_env_lines;
-use crate::agent::cli::DEFAULT_PROXY_IMAGE;
-use crate::agent::protocol::{DeploySpec, EnvVar};
+use crate::agent::protocol::EnvVar;
+pub use crate::agent::spec::DeployConfig;
+use crate::agent::spec::{self, parse_env_lines, saturating_ms, DEFAULT_PROXY_IMAGE};
 use crate::agent::validate;
 use crate::exit::UsageError;
 use crate::gha::inputs::{given, parse_bool, parse_duration, parse_list, InputError};
@@ -193,55 +193,6 @@ impl Origin {
     }
 }
 
-/// The deploy part of the configuration, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeployConfig {
-    pub app: String,
-    pub image: String,
-    pub public_port: u16,
-    pub container_port: u16,
-    pub public_address: Option<String>,
-    pub health_path: String,
-    pub health_timeout: Duration,
-    pub verify_window: Duration,
-    pub keep_warm: Duration,
-    pub drain: Duration,
-    pub env: Vec<EnvVar>,
-    pub env_from_ssm: Option<String>,
-    pub proxy_image: String,
-    pub proxy_lines: Vec<String>,
-}
-
-impl DeployConfig {
-    /// The request every host's agent gets to deploy `image` (the verified digest reference,
-    /// or the input as given).
-    pub fn spec(&self, image: &str, deploy_id: &str) -> DeploySpec {
-        let ms = saturating_ms;
-        DeploySpec {
-            app: self.app.clone(),
-            image: image.to_string(),
-            public_port: self.public_port,
-            container_port: self.container_port,
-            health_path: self.health_path.clone(),
-            health_timeout_ms: ms(self.health_timeout),
-            verify_window_ms: ms(self.verify_window),
-            keep_warm_ms: ms(self.keep_warm),
-            drain_ms: ms(self.drain),
-            env: self.env.clone(),
-            env_from_ssm: self.env_from_ssm.clone(),
-            proxy_image: self.proxy_image.clone(),
-            deploy_id: deploy_id.to_string(),
-            public_address: self.public_address.clone(),
-            proxy_lines: self.proxy_lines.clone(),
-        }
-    }
-}
-
-/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
-fn saturating_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// The whole validated configuration of `bluegreen run`.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -276,10 +227,18 @@ impl RunConfig {
             container_port: p.port("container-port", &inputs.container_port, None)?,
             public_address: p.address(&inputs.public_address)?,
             health_path: p.health_path(&inputs.health_path)?,
-            health_timeout: p.duration("health-timeout", &inputs.health_timeout, "60s")?,
-            verify_window: p.duration("verify-window", &inputs.verify_window, "10s")?,
-            keep_warm: p.duration("keep-warm", &inputs.keep_warm, "5m")?,
-            drain: p.duration("drain", &inputs.drain, "10s")?,
+            health_timeout: p.duration(
+                "health-timeout",
+                &inputs.health_timeout,
+                spec::DEFAULT_HEALTH_TIMEOUT,
+            )?,
+            verify_window: p.duration(
+                "verify-window",
+                &inputs.verify_window,
+                spec::DEFAULT_VERIFY_WINDOW,
+            )?,
+            keep_warm: p.duration("keep-warm", &inputs.keep_warm, spec::DEFAULT_KEEP_WARM)?,
+            drain: p.duration("drain", &inputs.drain, spec::DEFAULT_DRAIN)?,
             env: p.env(&inputs.env)?,
             env_from_ssm: p.env_from_ssm(&inputs.env_from_ssm)?,
             proxy_image: p.image(
@@ -378,7 +337,7 @@ impl Parser {
     }
 
     fn health_path(&self, value: &Option<String>) -> Result<String, InputError> {
-        let v = given(value).unwrap_or("/health");
+        let v = given(value).unwrap_or(spec::DEFAULT_HEALTH_PATH);
         validate::health_path(v)
             .map_err(|e| self.relabel("health-path", v, "not an HTTP path", &e))?;
         Ok(v.to_string())

@@ -4,11 +4,14 @@
 //! See `docs/architecture.md` for the picture.
 
 pub mod agent;
+pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod exit;
 pub mod fleet;
 pub mod gha;
 pub mod image;
 pub mod lint;
+pub mod output;
 pub mod pipeline;
 pub mod report;

@@ -1,7 +1,7 @@
 //! `bluegreen`: the CLI, the GitHub Action entry point and the host agent, in one binary.
 
 use bluegreen::exit::{classify, ExitCode};
-use bluegreen::{agent, fleet, image, lint, pipeline, report};
+use bluegreen::{cli, image, lint, pipeline, report};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,11 +20,11 @@ enum Command {
     /// Verify a pushed image in ECR: tag, digest, age, platform, scan findings.
     VerifyImage(Box<image::VerifyImageArgs>),
     /// Deploy a new version blue-green: start, health-gate, switch, verify, drain.
-    Deploy(Box<fleet::cli::DeployCmd>),
+    Deploy(Box<cli::deploy::DeployCmd>),
     /// Switch traffic back to the prior version.
-    Rollback(fleet::cli::RollbackCmd),
+    Rollback(cli::rollback::RollbackCmd),
     /// Show the live color, its image, and the rollback target of each app.
-    Status(fleet::cli::StatusCmd),
+    Status(cli::status::StatusCmd),
     /// Render a recorded run (run.json) again: report directory, job summary, outputs, and
     /// with --publish the PR comment and the GitHub deployment.
     Report(report::cli::ReportArgs),
@@ -46,7 +46,7 @@ enum Command {
     },
     /// Host agent: run one request on this host and print one marked JSON reply line.
     #[command(hide = true)]
-    Agent(agent::cli::AgentArgs),
+    Agent(cli::agent::AgentArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,12 +83,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Lint(args) => lint::run(args),
         Command::VerifyImage(args) => image::run(*args).await,
-        Command::Deploy(cmd) => fleet::cli::deploy(*cmd).await,
-        Command::Rollback(cmd) => fleet::cli::rollback(cmd).await,
-        Command::Status(cmd) => fleet::cli::status(cmd).await,
+        Command::Deploy(cmd) => cli::deploy::deploy(*cmd).await,
+        Command::Rollback(cmd) => cli::rollback::rollback(cmd).await,
+        Command::Status(cmd) => cli::status::status(cmd).await,
         Command::Report(args) => report::cli::report(args).await,
         Command::Run(args) => pipeline::run_cli(*args).await,
-        Command::Agent(args) => agent::cli::run_agent(args).await,
+        Command::Agent(args) => cli::agent::run_agent(args).await,
         Command::Completions { shell } => print_completions(shell),
         Command::Man { dir } => write_man_pages(dir.as_deref()),
     }

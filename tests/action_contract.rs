@@ -345,7 +345,7 @@ fn rollback_action_inputs_are_the_rollback_flags() {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    let in_code: BTreeSet<String> = bluegreen::fleet::rollback_step::input_names()
+    let in_code: BTreeSet<String> = bluegreen::cli::rollback::input_names()
         .into_iter()
         .collect();
     assert_eq!(

@@ -7,7 +7,6 @@
 //! A deploy reads like the runbook (see [`deploy`]): lock, read state, recover, pull, start the
 //! idle color, health gate, switch, verify, watch, drain, keep warm. Each step is a module.
 
-pub mod cli;
 pub mod deploy;
 pub mod drain;
 pub mod health;
@@ -20,6 +19,7 @@ pub mod recover;
 pub mod render;
 pub mod rollback;
 pub mod secrets;
+pub mod spec;
 pub mod start;
 pub mod state;
 pub mod status;
@@ -67,7 +67,7 @@ impl AgentConfig {
     /// From `BLUEGREEN_STATE_DIR`, `BLUEGREEN_LOCK_WAIT` and `BLUEGREEN_HOST_NAME`.
     pub fn from_env() -> anyhow::Result<AgentConfig> {
         let lock_wait = match std::env::var("BLUEGREEN_LOCK_WAIT") {
-            Ok(v) => cli::parse_duration_arg(&v)
+            Ok(v) => crate::duration::parse_flag(&v)
                 .map_err(|e| crate::exit::UsageError(format!("BLUEGREEN_LOCK_WAIT: {e}")))?,
             Err(_) => DEFAULT_LOCK_WAIT,
         };

@@ -1,20 +1,21 @@
 //! Where commands run: transports (local | ssm), targets, preflight, rolling orchestration.
 
-pub mod cli;
+pub mod command;
+pub mod interrupt;
 pub mod poll;
 pub mod preflight;
-pub mod rollback_step;
 pub mod rollout;
 pub mod sibling;
 pub mod ssm;
 pub mod ssm_run;
+pub mod ssm_script;
 pub mod targets;
 pub mod transport;
 
 pub use rollout::{FleetReport, HostReport, HostStatus};
 pub use transport::{FailureKind, HostFailure, HostRun, LocalTransport, Transport};
 
-use crate::agent::cli::parse_duration_arg;
+use crate::duration::parse_flag as parse_duration_arg;
 use crate::exit::UsageError;
 use clap::{ArgAction, Args, ValueEnum};
 use std::str::FromStr;

@@ -1,14 +1,21 @@
-//! A fleet command over SSM, from targets to the fleet report, without printing: what the CLI
-//! and the pipeline both call.
+//! A fleet over SSM, from targets to the fleet report, without printing: the steps that
+//! `deploy`, `rollback` and `status --target ssm` and the pipeline all take, in one place.
+//!
+//! [`SsmFleet::connect`] checks the SSM flags and resolves the hosts; [`SsmFleet::preflight`]
+//! asks each host before anything changes; [`SsmFleet::rollout`] is the one rollout of a
+//! request over the fleet, stopped cleanly by a signal.
 
-use super::preflight::{self, PreflightReport, TargetSelection};
+use super::interrupt::{or_stop, Stoppable};
+use super::preflight::{self, PreflightReport};
 use super::rollout::{self, FleetReport, RolloutPlan};
-use super::ssm::SsmTransport;
+use super::ssm::{self, SsmTransport};
 use super::targets::{RolloutLimits, MAX_IDS_PER_COMMAND};
 use super::TargetArgs;
 use crate::agent::AgentRequest;
 use crate::exit::{ExitCode, UsageError};
+use crate::image::Platform;
 use crate::report::EventLog;
+use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -45,80 +52,145 @@ impl SsmRun {
     }
 }
 
-/// Resolves the targets, checks them (a deploy: the full preflight; rollback and status: that
-/// SSM can reach them), then rolls the request out. A deploy whose preflight finds a host not
-/// ready returns without a rollout: nothing was changed.
+/// The hosts of an SSM target, resolved, and how a rollout over them is bounded.
+pub struct SsmFleet {
+    pub transport: SsmTransport,
+    pub hosts: Vec<String>,
+    /// Batch size and error budget, resolved against the host count.
+    pub limits: RolloutLimits,
+    /// Whether a deploy that exceeds its error budget switches the switched hosts back.
+    pub rollback_on_budget: bool,
+}
+
+impl SsmFleet {
+    /// Checks the SSM flags (a usage error names the flag), connects, and resolves the hosts.
+    /// `comment` is what the SSM command history shows.
+    pub async fn connect(
+        target: &TargetArgs,
+        comment: String,
+        events: &EventLog,
+    ) -> anyhow::Result<SsmFleet> {
+        let selection = target.ssm_selection()?;
+        let settings = target.ssm_settings(comment)?;
+        let client = ssm::client(target.region.as_deref()).await;
+        let transport = SsmTransport::new(client, settings, events.clone());
+        let hosts = preflight::resolve_targets(&transport, &selection)
+            .await
+            .context("resolving targets")?;
+        let limits = RolloutLimits::resolve(target.max_concurrency, target.max_errors, hosts.len())
+            .map_err(UsageError)?;
+        Ok(SsmFleet {
+            transport,
+            hosts,
+            limits,
+            rollback_on_budget: target.fleet_rollback_on_budget,
+        })
+    }
+
+    /// The deploy's preflight on every host: SSM reachability, architecture, the app's state.
+    pub async fn preflight(
+        &self,
+        app: &str,
+        platforms: &[Platform],
+        events: &EventLog,
+    ) -> anyhow::Result<PreflightReport> {
+        preflight::preflight(&self.transport, &self.hosts, app, platforms, events).await
+    }
+
+    /// Stops before sending anything when a host cannot run commands (rollback and status).
+    pub async fn check_reachable(&self) -> anyhow::Result<()> {
+        let hosts = &self.hosts;
+        let infos = preflight::describe_instances(&self.transport, hosts).await?;
+        let problems: Vec<String> = hosts
+            .iter()
+            .filter_map(|h| preflight::check_instance(h, infos.get(h)).err())
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "{} of {} hosts cannot run commands (SSM's view, up to 5 minutes stale); nothing was sent:\n  {}",
+                problems.len(),
+                hosts.len(),
+                problems.join("\n  ")
+            )
+        }
+    }
+
+    /// How `request` walks the fleet: a deploy in batches within its error budget; a rollback
+    /// with the same limits but never itself rolled back; a status, which changes nothing,
+    /// every host at once with no budget.
+    pub fn plan(&self, request: &AgentRequest) -> RolloutPlan {
+        match request {
+            AgentRequest::Deploy(_) => RolloutPlan {
+                limits: self.limits,
+                rollback_on_budget: self.rollback_on_budget,
+            },
+            AgentRequest::Rollback { .. } => RolloutPlan {
+                limits: self.limits,
+                rollback_on_budget: false,
+            },
+            AgentRequest::Status { .. } => RolloutPlan {
+                limits: RolloutLimits {
+                    batch_size: MAX_IDS_PER_COMMAND,
+                    max_errors: self.hosts.len(),
+                },
+                rollback_on_budget: false,
+            },
+        }
+    }
+
+    /// The one rollout of a request over the fleet. A signal cancels what SSM still runs and
+    /// ends it with `Err`, saying so.
+    pub async fn rollout(
+        &self,
+        request: &AgentRequest,
+        events: &EventLog,
+    ) -> Result<FleetReport, String> {
+        let plan = self.plan(request);
+        let work = rollout::rollout(&self.transport, &self.hosts, request, plan, events);
+        or_stop(Stoppable::Ssm(&self.transport), request, work).await
+    }
+}
+
+/// A fleet command from the CLI: checks the hosts (a deploy: the full preflight; rollback and
+/// status: that SSM can reach them), then rolls the request out. A deploy whose preflight
+/// finds a host not ready returns without a rollout: nothing was changed. `Err` of the outer
+/// result is an error before the rollout; of the inner, a signal during it.
 pub async fn run(
-    transport: &SsmTransport,
-    target: &TargetArgs,
-    selection: &TargetSelection,
+    fleet: &SsmFleet,
+    platforms: &[Platform],
     request: &AgentRequest,
     events: &EventLog,
-) -> anyhow::Result<SsmRun> {
-    let hosts = preflight::resolve_targets(transport, selection).await?;
-    let limits = RolloutLimits::resolve(target.max_concurrency, target.max_errors, hosts.len())
-        .map_err(UsageError)?;
+) -> anyhow::Result<Result<SsmRun, String>> {
     let mut run = SsmRun {
         preflight: None,
         fleet: None,
         api_calls: BTreeMap::new(),
     };
-    let plan = match request {
-        AgentRequest::Deploy(spec) => {
-            let report =
-                preflight::preflight(transport, &hosts, &spec.app, &target.image_platform, events)
-                    .await?;
-            let ready = report.problems().is_empty();
-            run.preflight = Some(report);
-            if !ready {
-                run.api_calls = transport.calls().snapshot();
-                return Ok(run);
-            }
-            RolloutPlan {
-                limits,
-                rollback_on_budget: target.fleet_rollback_on_budget,
-            }
+    let on = Stoppable::Ssm(&fleet.transport);
+    if let AgentRequest::Deploy(spec) = request {
+        let report = match or_stop(on, request, fleet.preflight(&spec.app, platforms, events)).await
+        {
+            Ok(report) => report?,
+            Err(stopped) => return Ok(Err(stopped)),
+        };
+        let ready = report.problems().is_empty();
+        run.preflight = Some(report);
+        if !ready {
+            run.api_calls = fleet.transport.calls().snapshot();
+            return Ok(Ok(run));
         }
-        // A rollback walks the fleet with the same limits, but is never itself rolled back.
-        AgentRequest::Rollback { .. } => {
-            check_reachable(transport, &hosts).await?;
-            RolloutPlan {
-                limits,
-                rollback_on_budget: false,
-            }
-        }
-        // A status changes nothing: every host at once, no budget.
-        AgentRequest::Status { .. } => {
-            check_reachable(transport, &hosts).await?;
-            RolloutPlan {
-                limits: RolloutLimits {
-                    batch_size: MAX_IDS_PER_COMMAND,
-                    max_errors: hosts.len(),
-                },
-                rollback_on_budget: false,
-            }
-        }
-    };
-    run.fleet = Some(rollout::rollout(transport, &hosts, request, plan, events).await);
-    run.api_calls = transport.calls().snapshot();
-    Ok(run)
-}
-
-/// Stops before sending anything when a host cannot run commands (rollback and status).
-async fn check_reachable(transport: &SsmTransport, hosts: &[String]) -> anyhow::Result<()> {
-    let infos = preflight::describe_instances(transport, hosts).await?;
-    let problems: Vec<String> = hosts
-        .iter()
-        .filter_map(|h| preflight::check_instance(h, infos.get(h)).err())
-        .collect();
-    if problems.is_empty() {
-        Ok(())
     } else {
-        anyhow::bail!(
-            "{} of {} hosts cannot run commands (SSM's view, up to 5 minutes stale); nothing was sent:\n  {}",
-            problems.len(),
-            hosts.len(),
-            problems.join("\n  ")
-        )
+        match or_stop(on, request, fleet.check_reachable()).await {
+            Ok(checked) => checked?,
+            Err(stopped) => return Ok(Err(stopped)),
+        }
     }
+    match fleet.rollout(request, events).await {
+        Ok(report) => run.fleet = Some(report),
+        Err(stopped) => return Ok(Err(stopped)),
+    }
+    run.api_calls = fleet.transport.calls().snapshot();
+    Ok(Ok(run))
 }

@@ -184,18 +184,15 @@ pub fn parse_bool(name: &str, value: &str) -> Result<bool, InputError> {
     }
 }
 
-/// A duration such as `30s`, `1m30s`, `500ms`, or a bare number of seconds.
+/// A duration in the grammar of [`crate::duration`] (`30s`, `1m30s`, `500ms`, or a bare number
+/// of seconds).
 pub fn parse_duration(name: &str, value: &str) -> Result<Duration, InputError> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(v).map_err(|e| {
+    crate::duration::parse(value).map_err(|e| {
         InputError::new(
             name,
-            v,
+            value.trim(),
             &format!("not a duration ({e})"),
-            "a duration such as 30s, 2m or 500ms",
+            crate::duration::EXPECTED,
         )
     })
 }

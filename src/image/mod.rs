@@ -6,25 +6,30 @@
 //! `bluegreen verify-image` only parses flags and renders the verdict. See
 //! `docs/verify-image.md`.
 
+pub mod checks;
 pub mod client;
 pub mod error;
+mod layout;
 pub mod manifest;
 pub mod reference;
 pub mod render;
+mod resolve;
 pub mod scan;
+mod scan_wait;
+pub mod verdict;
 pub mod verify;
 
 pub use client::{ClientOptions, EcrClient};
 pub use error::VerifyError;
 pub use reference::{Digest, ImageSelector, Platform};
 pub use scan::{PollSchedule, ScanGate, ScanReport};
-pub use verify::{
-    verify, verify_logged, Check, CheckName, CheckStatus, ImageVerdict, PlatformSource,
-    ResolvedImage, VerifyRequest,
+pub use verdict::{
+    Check, CheckName, CheckStatus, ImageVerdict, PlatformSource, ResolvedImage, VerifyRequest,
 };
+pub use verify::{verify, verify_logged};
 
 use crate::exit::{ExitCode, UsageError};
-use crate::fleet::cli::OutputFormat;
+use crate::output::OutputFormat;
 use clap::{ArgGroup, Args};
 use std::time::Duration;
 
@@ -44,7 +49,7 @@ pub struct VerifyImageArgs {
     #[arg(long, value_parser = parse_digest)]
     pub expect_digest: Option<Digest>,
     /// Fail when the image was pushed longer ago than this (e.g. 30m, 2h, 7d).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = crate::duration::parse_flag)]
     pub max_age: Option<Duration>,
     /// Fail unless the image runs on this platform (linux/amd64 or linux/arm64).
     #[arg(long, value_parser = parse_platform)]
@@ -53,7 +58,7 @@ pub struct VerifyImageArgs {
     #[arg(long, value_enum, default_value_t = ScanGate::None)]
     pub scan_gate: ScanGate,
     /// Wait this long for a scan that is still in progress.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = crate::duration::parse_flag, default_value = "60s")]
     pub scan_wait: Duration,
     /// AWS region of the repository (default: the AWS default chain, e.g. AWS_REGION).
     #[arg(long, value_parser = crate::image::reference::parse_region)]
@@ -139,11 +144,6 @@ fn parse_digest(s: &str) -> Result<Digest, String> {
 
 fn parse_platform(s: &str) -> Result<Platform, String> {
     s.parse()
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("duration {s:?}: {e}; expected e.g. 90s, 30m, 2h, 7d"))
 }
 
 fn parse_registry_id(s: &str) -> Result<String, String> {

@@ -1,9 +1,9 @@
 //! Renderers of one [`ImageVerdict`]: human text, JSON, and action outputs. They compute
 //! nothing of their own; every figure comes from the verdict.
 
+use super::checks::{counts_summary, human_duration};
 use super::scan::ScanReport;
-use super::verify::{counts_summary, human_duration};
-use super::verify::{CheckStatus, ImageVerdict, PlatformSource, ResolvedImage};
+use super::verdict::{CheckStatus, ImageVerdict, PlatformSource, ResolvedImage};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -197,7 +197,7 @@ pub fn action_outputs(verdict: &ImageVerdict) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::verify::{Check, CheckName};
+    use crate::image::verdict::{Check, CheckName};
     use crate::image::{Digest, ImageSelector};
 
     fn verdict(scan_status: CheckStatus) -> ImageVerdict {

@@ -1,14 +1,34 @@
-//! Command-line arguments that describe what to deploy (the same on every transport).
+//! `bluegreen deploy`: the flags that describe what to deploy (the same on every transport),
+//! and the command that sends it to the target's hosts.
 
-use super::protocol::{DeploySpec, EnvVar};
-use crate::config::DeployConfig;
-use crate::exit::UsageError;
+use crate::agent::protocol::{AgentRequest, DeploySpec, EnvVar};
+use crate::agent::spec::{self, parse_env_lines, DeployConfig, DEFAULT_PROXY_IMAGE};
+use crate::duration::parse_flag as parse_duration_arg;
+use crate::exit::{ExitCode, UsageError};
+use crate::fleet::{command, TargetArgs};
+use crate::output::OutputFormat;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The official HAProxy image (LTS line); any image with its layout works.
-pub const DEFAULT_PROXY_IMAGE: &str = "haproxy:3.2";
+#[derive(Debug, Clone, Args)]
+pub struct DeployCmd {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub spec: DeployArgs,
+    /// Output format of the reply.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+}
+
+/// Runs `bluegreen deploy`: one request, every host of the target.
+pub async fn deploy(cmd: DeployCmd) -> anyhow::Result<ExitCode> {
+    let deploy_id = spec::new_deploy_id();
+    let spec = cmd.spec.to_spec(&deploy_id)?;
+    let done = command::run_on_target(&cmd.target, AgentRequest::Deploy(spec), cmd.format).await?;
+    Ok(done.exit)
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
@@ -25,19 +45,19 @@ pub struct DeployArgs {
     #[arg(long, value_parser = parse_port_arg)]
     pub container_port: u16,
     /// HTTP path that answers 2xx when the app is ready.
-    #[arg(long, default_value = "/health")]
+    #[arg(long, default_value = spec::DEFAULT_HEALTH_PATH)]
     pub health_path: String,
     /// How long the new version may take to become healthy.
-    #[arg(long, default_value = "60s", value_parser = parse_duration_arg)]
+    #[arg(long, default_value = spec::DEFAULT_HEALTH_TIMEOUT, value_parser = parse_duration_arg)]
     pub health_timeout: Duration,
     /// How long the new version is watched after the switch; a failure switches back.
-    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    #[arg(long, default_value = spec::DEFAULT_VERIFY_WINDOW, value_parser = parse_duration_arg)]
     pub verify_window: Duration,
     /// How long the prior version keeps running warm after the switch (instant rollback).
-    #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+    #[arg(long, default_value = spec::DEFAULT_KEEP_WARM, value_parser = parse_duration_arg)]
     pub keep_warm: Duration,
     /// How long in-flight requests to the old version may take to finish.
-    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    #[arg(long, default_value = spec::DEFAULT_DRAIN, value_parser = parse_duration_arg)]
     pub drain: Duration,
     /// Environment variable for the app, K=V (repeatable). Not for secrets.
     #[arg(long = "env", value_name = "K=V")]
@@ -68,16 +88,6 @@ pub fn parse_port_arg(s: &str) -> Result<u16, String> {
             "{s:?} is not a port: expected a number from 1 to 65535"
         )),
     }
-}
-
-/// Parses durations such as `30s`, `2m`, `500ms` or a bare number of seconds.
-pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    crate::gha::inputs::parse_duration("duration", s).map_err(|e| {
-        format!(
-            "{:?} is not a duration: expected e.g. 30s, 2m or 500ms ({})",
-            s, e.problem
-        )
-    })
 }
 
 impl DeployArgs {
@@ -137,67 +147,4 @@ fn read_env_file(path: &std::path::Path) -> anyhow::Result<Vec<EnvVar>> {
         ))
         .into()
     })
-}
-
-/// A line of an env list that is not `NAME=VALUE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadEnvLine {
-    /// 1-based.
-    pub line: usize,
-    pub text: String,
-}
-
-/// `NAME=VALUE` lines (an env file, or the action's `env` input): blank lines and `#` comments
-/// skipped, leading blanks and a trailing CR dropped, the value taken literally, a later
-/// definition of a name replacing an earlier one. Names are checked by
-/// [`super::validate::env_name`].
-pub fn parse_env_lines(text: &str) -> Result<Vec<EnvVar>, BadEnvLine> {
-    let mut vars: Vec<EnvVar> = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim_start().trim_end_matches('\r');
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, value) = line
-            .split_once('=')
-            .filter(|(name, _)| !name.is_empty())
-            .ok_or_else(|| BadEnvLine {
-                line: n + 1,
-                text: line.to_string(),
-            })?;
-        vars.retain(|v| v.name != name);
-        vars.push(EnvVar {
-            name: name.to_string(),
-            value: value.to_string(),
-        });
-    }
-    Ok(vars)
-}
-
-/// `bluegreen agent`: the host side, as started by SSM Run Command.
-#[derive(Debug, Clone, Args)]
-pub struct AgentArgs {
-    /// The request, as base64 of its JSON.
-    #[arg(long)]
-    pub request: String,
-}
-
-/// `bluegreen agent --request <base64 JSON>`: runs the request on this host and prints the
-/// one marked reply line; the exit code is the outcome's. Errors that end the agent early
-/// print no reply line, and the transport reports the exit code and stderr instead.
-pub async fn run_agent(args: AgentArgs) -> anyhow::Result<crate::exit::ExitCode> {
-    use base64::Engine as _;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(args.request.trim())
-        .map_err(|e| {
-            UsageError(format!(
-                "--request: expected base64 of a JSON request ({e})"
-            ))
-        })?;
-    let request: super::AgentRequest = serde_json::from_slice(&raw)
-        .map_err(|e| UsageError(format!("--request: not a valid agent request ({e})")))?;
-    let events = crate::report::EventLog::new();
-    let reply = super::handle(request, &events).await?;
-    println!("{}", reply.to_marked_line()?);
-    Ok(reply.outcome.exit_code())
 }

@@ -1,13 +1,44 @@
-//! The rollback sub-action (`rollback/action.yml`): `bluegreen rollback --from-action-inputs`
-//! reads its options from the step's `INPUT_*` variables, parses them with the very flags of
-//! `bluegreen rollback`, runs the rollback, and writes the step's outputs and job summary.
+//! `bluegreen rollback`: switch traffic back to the prior version on every host of the target.
+//!
+//! The rollback sub-action (`rollback/action.yml`) runs `bluegreen rollback --from-action-inputs`,
+//! which reads its options from the step's `INPUT_*` variables, parses them with the very flags
+//! of `bluegreen rollback`, runs the rollback, and writes the step's outputs and job summary.
 
-use super::cli::{run_on_target, Done, OutputFormat, RollbackCmd};
 use crate::agent::AgentRequest;
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, UsageError};
+use crate::fleet::command::{run_on_target, Done};
+use crate::fleet::TargetArgs;
 use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
+use crate::output::OutputFormat;
 use clap::{Args, Command, Parser};
 use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackCmd {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The app to switch back to its prior version.
+    #[arg(long, required_unless_present = "from_action_inputs")]
+    pub app: Option<String>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+    /// Take the other options from the step's INPUT_* variables, as rollback/action.yml runs
+    /// this command, and write the step's outputs (status, live-color) and job summary.
+    #[arg(long, conflicts_with_all = ["app", "instance_ids", "target_tags"])]
+    pub from_action_inputs: bool,
+}
+
+/// Runs `bluegreen rollback`, from its flags or (the sub-action) from the step's inputs.
+pub async fn rollback(cmd: RollbackCmd) -> anyhow::Result<ExitCode> {
+    let app = match (cmd.from_action_inputs, cmd.app) {
+        (true, _) => return run_from_action_inputs(cmd.format).await,
+        (false, Some(app)) => app,
+        (false, None) => return Err(UsageError("--app: required".into()).into()),
+    };
+    let request = AgentRequest::Rollback { app };
+    let done = run_on_target(&cmd.target, request, cmd.format).await?;
+    Ok(done.exit)
+}
 
 /// The flags of `bluegreen rollback` that are the sub-action's inputs: all but the ones that
 /// choose how the command itself runs, the deploy-only target flags and the hidden tuning ones.
@@ -28,7 +59,7 @@ pub fn input_names() -> Vec<String> {
 }
 
 /// Runs the rollback the step's inputs describe; returns the exit code of `bluegreen rollback`.
-pub async fn run(format: OutputFormat) -> anyhow::Result<ExitCode> {
+async fn run_from_action_inputs(format: OutputFormat) -> anyhow::Result<ExitCode> {
     let cmd = from_inputs(|name| std::env::var(name).ok())?;
     let app = cmd.app.clone().unwrap_or_default();
     let request = AgentRequest::Rollback { app: app.clone() };
@@ -149,7 +180,7 @@ fn cell(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::agent::Color;
-    use crate::fleet::cli::HostLine;
+    use crate::fleet::command::HostLine;
     use std::collections::HashMap;
 
     fn inputs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -1,0 +1,184 @@
+//! `bluegreen run`: lint -> verify image -> preflight -> deploy -> verify live -> report.
+//!
+//! Each stage returns a typed outcome and emits timed events into one [`EventLog`]; the report
+//! is built only from those. A stage that fails stops the run before anything changes on a
+//! host (lint, image, preflight) or after the fleet has put every host back (deploy). The
+//! report stage always runs unless skipped, so a failed run is reported as well as a good one.
+//!
+//! The runbook is [`Pipeline::stages`]; each stage is a file of this folder (`lint.rs`,
+//! `verify_image.rs`, `preflight.rs`, `deploy.rs`, `verify_live.rs`, `report.rs`), with the
+//! inputs (`inputs.rs`), the plan (`plan.rs`) and the record handed to the report
+//! (`record.rs`) beside them.
+
+mod deploy;
+mod inputs;
+mod lint;
+mod plan;
+mod preflight;
+mod record;
+mod report;
+mod verify_image;
+mod verify_live;
+
+use crate::config::{RunConfig, RunInputs, Stage};
+use crate::exit::ExitCode;
+use crate::fleet::ssm_run::SsmFleet;
+use crate::fleet::{LocalTransport, TargetArgs};
+use crate::gha::RunnerEnv;
+use crate::report::{EventLog, Redactor, RunStatus, Scope, StepStatus};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use record::Findings;
+use std::path::PathBuf;
+
+/// `bluegreen run`: the whole pipeline, from flags or (in a workflow step) action inputs.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub inputs: RunInputs,
+}
+
+/// Runs the pipeline and returns its exit code.
+pub async fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let runner = RunnerEnv::from_env();
+    let (inputs, origin) = inputs::gather_inputs(args.inputs)?;
+    let config = RunConfig::from_inputs(&inputs, origin)?;
+    let target = inputs::target_args(&config)?;
+    inputs::check_image_inputs(&config)?;
+    let redactor = inputs::redactor_for(&config);
+    if runner.in_actions {
+        // Masks first, so the runner hides the values in every later log line too.
+        redactor
+            .emit_masks(&mut std::io::stdout())
+            .context("writing ::add-mask:: commands")?;
+    }
+    let pipeline = Pipeline {
+        workspace: runner
+            .workspace
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".")),
+        deploy_id: crate::agent::spec::new_deploy_id(),
+        events: EventLog::new(),
+        started_at: Utc::now(),
+        config,
+        target,
+        runner,
+        redactor,
+    };
+    Ok(pipeline.run().await)
+}
+
+/// One run: its validated inputs, where it runs, and the events its stages emit.
+struct Pipeline {
+    config: RunConfig,
+    target: TargetArgs,
+    runner: RunnerEnv,
+    redactor: Redactor,
+    workspace: PathBuf,
+    deploy_id: String,
+    events: EventLog,
+    started_at: DateTime<Utc>,
+}
+
+/// The hosts and how requests reach them.
+enum Fleet {
+    Local(LocalTransport),
+    Ssm(SsmFleet),
+}
+
+impl Pipeline {
+    /// The runbook, stage by stage. `Ok(None)` is a finished dry run.
+    async fn stages(&self, found: &mut Findings) -> Result<Option<RunStatus>, Stop> {
+        self.lint_stage(found)?;
+        let image = self.verify_image_stage(found).await?;
+        let fleet = self.connect().await?;
+        found.preflight = self.preflight_stage(&fleet, found).await?;
+        // Say what will happen before it happens; a dry run stops here.
+        println!("{}", self.plan(&image, found));
+        if self.config.dry_run {
+            if let Err(e) = crate::gha::set_output("status", "planned") {
+                eprintln!("warning: writing the status output: {e:#}");
+            }
+            return Ok(None);
+        }
+        if self.skipped(Stage::Deploy) {
+            return Ok(Some(RunStatus::Success));
+        }
+        let spec = self.deploy_spec(&image);
+        found.deployment = self.start_github_deployment(found).await;
+        self.deploy_stage(&fleet, &spec, found).await?;
+        self.verify_live_stage(&fleet, &spec).await?;
+        Ok(Some(RunStatus::Success))
+    }
+
+    /// Runs the stages, then the report (unless skipped) whatever they ended with.
+    async fn run(self) -> ExitCode {
+        let mut found = Findings::default();
+        let outcome = self.stages(&mut found).await;
+        let (status, reason, code) = match &outcome {
+            Ok(Some(status)) => (*status, None, ExitCode::Ok),
+            Ok(None) => return ExitCode::Ok, // dry run: the plan was printed, nothing to report
+            Err(stop) => (stop.status, Some(stop.reason.clone()), stop.code),
+        };
+        if let Some(reason) = &reason {
+            eprintln!("error: {}", self.redactor.redact(reason));
+        }
+        if !self.config.skips(Stage::Report) {
+            self.report(status, reason, &found).await;
+        }
+        code
+    }
+
+    /// Whether the input skips `stage`; a skipped stage is recorded as such.
+    fn skipped(&self, stage: Stage) -> bool {
+        let skip = self.config.skips(stage);
+        if skip {
+            self.events.note(
+                &Scope::Pipeline,
+                stage.name(),
+                StepStatus::Skipped,
+                "skipped by input",
+            );
+        }
+        skip
+    }
+}
+
+/// Why the run stopped where it did.
+struct Stop {
+    status: RunStatus,
+    reason: String,
+    /// The exit code, as `docs/exit-codes.md` names the cause.
+    code: ExitCode,
+}
+
+impl Stop {
+    /// A stage found a failure (exit 1).
+    fn failure(reason: impl Into<String>) -> Stop {
+        Stop::with_code(ExitCode::Failed, reason)
+    }
+
+    /// An input a stage cannot use (exit 2); nothing was changed.
+    fn usage(reason: impl Into<String>) -> Stop {
+        Stop::with_code(ExitCode::Usage, reason)
+    }
+
+    /// Docker, AWS or the network failed us (exit 5).
+    fn environment(reason: impl Into<String>) -> Stop {
+        Stop::with_code(ExitCode::Environment, reason)
+    }
+
+    fn with_code(code: ExitCode, reason: impl Into<String>) -> Stop {
+        Stop::with_status(RunStatus::Failure, code, reason)
+    }
+
+    /// The run ended with `status` (a failed or locked deploy).
+    fn with_status(status: RunStatus, code: ExitCode, reason: impl Into<String>) -> Stop {
+        Stop {
+            status,
+            reason: reason.into(),
+            code,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The plan: what the run will do, host by host, printed before anything changes (and all a dry
+//! run does).
+
+use super::{Findings, Pipeline};
+use crate::agent::protocol::{AppState, Color};
+use crate::fleet::TargetKind;
+use std::fmt::Write as _;
+
+/// One host before the deploy: what serves now, what will.
+#[derive(Debug, Clone)]
+pub(super) struct HostPlan {
+    pub(super) host: String,
+    pub(super) state: Option<AppState>,
+}
+
+impl HostPlan {
+    pub(super) fn live_color(&self) -> Option<Color> {
+        self.state.as_ref()?.live.as_ref().map(|c| c.color)
+    }
+
+    fn next_color(&self) -> Color {
+        self.live_color().map_or(Color::Blue, Color::other)
+    }
+}
+
+impl Pipeline {
+    /// The dry run's plan: what would happen, with the figures that bound it.
+    pub(super) fn plan(&self, image: &str, found: &Findings) -> String {
+        let d = &self.config.deploy;
+        let mut out = String::new();
+        let mode = if self.config.dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "plan for {}{mode}", d.app);
+        let _ = writeln!(out, "  image:   {image}");
+        let target = match self.target.target {
+            TargetKind::Local => "local Docker daemon".to_string(),
+            TargetKind::Ssm => format!(
+                "{} instances through SSM, batches of {}, up to {} failed before rolling back",
+                found.preflight.len(),
+                self.target.max_concurrency,
+                self.target.max_errors
+            ),
+        };
+        let _ = writeln!(out, "  target:  {target}");
+        let _ = writeln!(out, "  hosts:");
+        for h in &found.preflight {
+            let live = h
+                .state
+                .as_ref()
+                .and_then(|s| s.live.as_ref())
+                .map_or("nothing (first deployment)".to_string(), |c| {
+                    format!("{} {}", c.color, c.image)
+                });
+            let _ = writeln!(
+                out,
+                "    {:<20} now: {live}; next: {} on port {}",
+                h.host,
+                h.next_color(),
+                d.public_port
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  steps:   pull; start the idle color; health gate on {} (timeout {}); switch; \
+             verify window {}; drain {}; keep the prior warm {}",
+            d.health_path,
+            humantime::format_duration(d.health_timeout),
+            humantime::format_duration(d.verify_window),
+            humantime::format_duration(d.drain),
+            humantime::format_duration(d.keep_warm)
+        );
+        let skipped: Vec<&str> = self.config.skip.iter().map(|s| s.name()).collect();
+        if !skipped.is_empty() {
+            let _ = writeln!(out, "  skipped: {}", skipped.join(", "));
+        }
+        out
+    }
+}
