@@ -10,6 +10,8 @@ use crate::fleet::command::{run_on_target, Done};
 use crate::fleet::TargetArgs;
 use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
 use crate::output::OutputFormat;
+use crate::report::hosts::{fleet_color, host_table, rollback_status};
+use crate::report::{FleetColor, HostRecord};
 use clap::{Args, Command, Parser};
 use std::fmt::Write as _;
 
@@ -121,67 +123,36 @@ fn from_inputs(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<RollbackC
 /// `status`: what the rollback did, as one word; `live-color`: the color serving after it on
 /// every host (`mixed` when the hosts disagree, empty when none reported one).
 fn outputs(done: &Done) -> [(&'static str, String); 2] {
-    let status = match done.exit {
-        ExitCode::Ok => "rolled-back",
-        ExitCode::NothingToRollBack => "nothing-to-roll-back",
-        ExitCode::Locked => "locked",
-        _ => "failure",
+    let status = rollback_status(done.exit).as_str().replace('_', "-");
+    let live = match fleet_color(&done.hosts) {
+        FleetColor::None => String::new(),
+        color => color.as_str().to_string(),
     };
-    let mut colors: Vec<String> = done
-        .hosts
-        .iter()
-        .filter_map(|h| h.live.map(|c| c.to_string()))
-        .collect();
-    colors.sort();
-    colors.dedup();
-    let live = match colors.as_slice() {
-        [one] => one.clone(),
-        [] => String::new(),
-        _ => "mixed".to_string(),
-    };
-    [("status", status.to_string()), ("live-color", live)]
+    [("status", status), ("live-color", live)]
 }
 
 /// The job summary: one line for the run, one table row per host.
 fn summary(app: &str, done: &Done) -> String {
     let [(_, status), (_, live)] = outputs(done);
-    let icon = match done.exit {
-        ExitCode::Ok => "✅",
-        ExitCode::NothingToRollBack | ExitCode::Locked => "⚠️",
-        _ => "❌",
-    };
-    let mut md = format!("## {icon} {app} rollback: {status}\n\n");
+    let mark = rollback_status(done.exit).mark();
+    let mut md = format!("## {mark} {app} rollback: {status}\n\n");
     if !live.is_empty() {
         let _ = writeln!(md, "Live color after the rollback: **{live}**\n");
     }
-    md.push_str("| host | outcome | live after | message |\n| --- | --- | --- | --- |\n");
-    for h in &done.hosts {
-        let live = h.live.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            md,
-            "| {} | {} | {live} | {} |",
-            cell(&h.host),
-            cell(&h.outcome),
-            cell(&h.message)
-        );
-    }
     if done.hosts.is_empty() {
-        md.push_str("| - | no host answered | - | see the step log |\n");
+        let none = HostRecord::without_reply("-", "no host answered", "see the step log");
+        md.push_str(&host_table(&[none]));
+    } else {
+        md.push_str(&host_table(&done.hosts));
     }
     md
-}
-
-/// A table cell: one line, no column breaks.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::agent::Color;
-    use crate::fleet::command::HostLine;
-    use std::collections::HashMap;
+        use std::collections::HashMap;
 
     fn inputs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -220,8 +191,8 @@ mod tests {
         assert!(crate::exit::classify(&e) == ExitCode::Usage);
     }
 
-    fn line(host: &str, outcome: &str, live: Option<Color>) -> HostLine {
-        HostLine {
+    fn line(host: &str, outcome: &str, live: Option<Color>) -> HostRecord {
+        HostRecord {
             host: host.into(),
             outcome: outcome.into(),
             live,

@@ -5,66 +5,29 @@ use super::interrupt::{or_stop, Stoppable};
 use super::rollout::HostReport;
 use super::ssm_run::{self, SsmFleet};
 use super::{LocalTransport, TargetArgs, TargetKind, Transport};
-use crate::agent::{AgentReply, AgentRequest, Color};
+use crate::agent::{AgentReply, AgentRequest};
 use crate::exit::ExitCode;
 use crate::output::OutputFormat;
-use crate::report::EventLog;
+use crate::report::hosts::wire_name;
+use crate::report::{EventLog, HostRecord};
 
 /// What a command did: its exit code and, host by host, its result in a few words.
 #[derive(Debug)]
 pub struct Done {
     pub exit: ExitCode,
-    pub hosts: Vec<HostLine>,
+    pub hosts: Vec<HostRecord>,
 }
 
-/// One host's result: for a step's outputs and job summary.
-#[derive(Debug, Clone)]
-pub struct HostLine {
-    pub host: String,
-    /// The agent's outcome (`rolled_back`, `nothing_to_roll_back`, ...) or the fleet's status
-    /// of a host that did not reply.
-    pub outcome: String,
-    /// The color serving after the command, when the host reported it.
-    pub live: Option<Color>,
-    pub message: String,
-}
-
-impl HostLine {
-    fn from_reply(host: &str, reply: &AgentReply) -> HostLine {
-        HostLine {
-            host: host.to_string(),
-            outcome: wire_name(reply.outcome),
-            live: reply
-                .apps
-                .first()
-                .and_then(|a| a.live.as_ref())
-                .map(|l| l.color),
-            message: reply.message.clone(),
-        }
+/// A host of the fleet's report: its reply, or the fleet's word for why there is none.
+fn fleet_record(h: &HostReport) -> HostRecord {
+    match (&h.reply, &h.error) {
+        (Some(reply), _) => HostRecord::from_reply(&h.host, reply),
+        (None, error) => HostRecord::without_reply(
+            &h.host,
+            wire_name(h.status),
+            &error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
+        ),
     }
-
-    fn from_fleet(h: &HostReport) -> HostLine {
-        match (&h.reply, &h.error) {
-            (Some(reply), _) => HostLine::from_reply(&h.host, reply),
-            (None, error) => HostLine {
-                host: h.host.clone(),
-                outcome: wire_name(h.status),
-                live: None,
-                message: error
-                    .as_ref()
-                    .map(|e| e.message.clone())
-                    .unwrap_or_default(),
-            },
-        }
-    }
-}
-
-/// A unit enum's name as the JSON replies and reports spell it (`rolled_back`).
-fn wire_name(value: impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Sends the request to the target's hosts and prints their replies.
@@ -94,7 +57,7 @@ pub async fn run_on_target(
             print_reply(&reply, format)?;
             Ok(Done {
                 exit: reply.outcome.exit_code(),
-                hosts: vec![HostLine::from_reply("local", &reply)],
+                hosts: vec![HostRecord::from_reply("local", &reply)],
             })
         }
         TargetKind::Ssm => run_on_ssm(target, request, format).await,
@@ -132,24 +95,18 @@ async fn run_on_ssm(
         );
     }
     let hosts = match (&run.fleet, &run.preflight) {
-        (Some(fleet), _) => fleet.hosts.iter().map(HostLine::from_fleet).collect(),
+        (Some(fleet), _) => fleet.hosts.iter().map(fleet_record).collect(),
         (None, Some(pre)) => pre
             .hosts
             .iter()
-            .map(|h| HostLine {
-                host: h.host.clone(),
-                outcome: if h.problem.is_some() {
+            .map(|h| {
+                let outcome = if h.problem.is_some() {
                     "not_ready"
                 } else {
                     "not_started"
-                }
-                .into(),
-                live: None,
-                message: h
-                    .problem
-                    .as_ref()
-                    .map(|p| p.message.clone())
-                    .unwrap_or_default(),
+                };
+                let message = h.problem.as_ref().map(|p| p.message.as_str());
+                HostRecord::without_reply(&h.host, outcome, message.unwrap_or_default())
             })
             .collect(),
         (None, None) => vec![],

@@ -156,16 +156,18 @@ pub fn markdown(verdict: &ImageVerdict) -> String {
             );
         }
     }
-    out.push_str("| check | result | reason |\n| --- | --- | --- |\n");
-    for check in &verdict.checks {
-        let reason = check.reason.replace('|', "\\|");
-        let _ = writeln!(
-            out,
-            "| {} | {} | {reason} |",
-            check.name,
-            status_word(check.status)
-        );
-    }
+    let rows = verdict.checks.iter().map(|check| {
+        vec![
+            check.name.to_string(),
+            status_word(check.status).to_string(),
+            check.reason.clone(),
+        ]
+    });
+    out.push_str(&crate::report::markdown::table(
+        &["check", "result", "reason"],
+        rows,
+        usize::MAX,
+    ));
     out
 }
 

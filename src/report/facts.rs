@@ -72,7 +72,7 @@ impl FleetColor {
 
     /// The color the serving hosts agree on. Hosts that serve nothing (before a first
     /// deployment) do not count; `Mixed` means serving hosts disagree.
-    fn of(colors: impl Iterator<Item = Option<Color>>) -> FleetColor {
+    pub fn of(colors: impl Iterator<Item = Option<Color>>) -> FleetColor {
         let mut serving = colors.flatten();
         let Some(first) = serving.next() else {
             return FleetColor::None;

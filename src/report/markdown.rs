@@ -7,7 +7,7 @@
 //! message cannot push a table over the limit.
 
 use crate::report::facts::{human_bytes, human_ms, ReportFacts};
-use crate::report::model::{RunReport, RunStatus};
+use crate::report::model::RunReport;
 
 /// GitHub drops a step summary above 1 MiB; stay well below so the runner never discards it.
 pub const SUMMARY_LIMIT_BYTES: usize = 900 * 1024;
@@ -120,13 +120,7 @@ fn comment_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
 }
 
 fn title(report: &RunReport) -> String {
-    let mark = match report.status {
-        RunStatus::Success => "✅",
-        RunStatus::Failure => "❌",
-        RunStatus::RolledBack => "↩️",
-        RunStatus::NothingToRollBack => "⚠️",
-        RunStatus::Locked => "🔒",
-    };
+    let mark = report.status.mark();
     format!(
         "## {mark} {} → {}: {}\n",
         cell(&report.app),
@@ -311,7 +305,11 @@ fn color_or_dash(c: Option<crate::agent::protocol::Color>) -> String {
 }
 
 /// A markdown table of at most `max_rows` rows; the rest become one "... and K more" row.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>, max_rows: usize) -> String {
+pub fn table(
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    max_rows: usize,
+) -> String {
     let mut out = format!(
         "| {} |\n|{}\n",
         header.join(" | "),

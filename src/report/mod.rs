@@ -9,6 +9,7 @@ pub mod cli;
 pub mod event;
 pub mod facts;
 pub mod github;
+pub mod hosts;
 pub mod log;
 pub mod markdown;
 pub mod metrics;
@@ -18,7 +19,8 @@ pub mod redact;
 pub mod write;
 
 pub use event::{Event, EventLog, Scope, StepStatus, StepTimer};
-pub use facts::{Recommendation, ReportFacts};
+pub use facts::{FleetColor, Recommendation, ReportFacts};
+pub use hosts::HostRecord;
 pub use model::{
     CommandRun, HostOutcome, ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts,
 };

@@ -37,6 +37,17 @@ impl RunStatus {
         }
     }
 
+    /// The mark a summary's title starts with.
+    pub fn mark(self) -> &'static str {
+        match self {
+            RunStatus::Success => "✅",
+            RunStatus::Failure => "❌",
+            RunStatus::RolledBack => "↩️",
+            RunStatus::NothingToRollBack => "⚠️",
+            RunStatus::Locked => "🔒",
+        }
+    }
+
     /// Whether the run reached what was asked of it.
     pub fn is_success(self) -> bool {
         matches!(self, RunStatus::Success | RunStatus::RolledBack)
