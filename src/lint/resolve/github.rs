@@ -76,6 +76,10 @@ impl Client {
                     .acquire()
                     .await
                     .map_err(|_| Failure("the request queue was closed".into()))?;
+                // Another request may have hit the limit while this one waited its turn.
+                if let Some(why) = self.exhausted_reason() {
+                    return Err(Failure(why));
+                }
                 self.requests.fetch_add(1, Ordering::Relaxed);
                 self.http
                     .get(&url)
