@@ -35,6 +35,7 @@ impl Step {
         cmd.arg("lint")
             .current_dir(self.repo.root())
             .env("GITHUB_ACTIONS", "true")
+            .env_remove("GITHUB_TOKEN")
             .env("GITHUB_WORKSPACE", self.repo.root())
             .env("GITHUB_OUTPUT", self.files.path().join("output"))
             .env("GITHUB_STEP_SUMMARY", self.files.path().join("summary"));
@@ -80,7 +81,17 @@ fn the_action_declares_what_the_code_reads() {
         n.sort();
         n
     };
-    assert_eq!(names, ["fail-on", "fix", "format", "paths", "sarif-file"]);
+    assert_eq!(
+        names,
+        [
+            "fail-on",
+            "fix",
+            "format",
+            "github-token",
+            "paths",
+            "sarif-file"
+        ]
+    );
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/workflows-lint/action.yml"

@@ -40,6 +40,7 @@ fn options() -> Options {
         format: Format::Human,
         fail_on: Severity::Error,
         fix: true,
+        resolve: Default::default(),
     }
 }
 

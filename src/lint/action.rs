@@ -25,6 +25,7 @@ pub struct RawInputs {
     pub format: Option<String>,
     pub sarif_file: Option<String>,
     pub fix: Option<String>,
+    pub github_token: Option<String>,
 }
 
 /// The inputs, checked.
@@ -117,6 +118,7 @@ pub fn run(args: LintArgs, runner: &RunnerEnv) -> Result<ExitCode> {
         format: args.format.or(inputs.format).unwrap_or(Format::Github),
         fail_on: args.fail_on.or(inputs.fail_on).unwrap_or(Severity::Error),
         fix: args.fix || inputs.fix,
+        resolve: args.resolve(given(&raw.github_token)),
     };
     let outcome = lint_and_fix(&root, &options)?;
     let report = &outcome.report;
@@ -269,6 +271,7 @@ mod tests {
             fix: Some("true".into()),
             format: Some("".into()),
             sarif_file: Some("out/lint.sarif".into()),
+            github_token: None,
         };
         let inputs = ActionInputs::parse(&raw).unwrap();
         assert_eq!(

@@ -12,8 +12,10 @@ pub mod finding;
 pub mod fix;
 pub mod model;
 pub mod render;
+pub mod resolve;
 pub mod rules;
 pub mod source;
+pub mod table;
 pub mod uses;
 
 pub use files::FileError;
@@ -44,6 +46,50 @@ pub struct LintArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Judge actions by the embedded table only: read no action.yml from GitHub (the default
+    /// when no token is available).
+    #[arg(long)]
+    pub offline: bool,
+    /// Token for the GitHub API, to read the action.yml of used actions [default: $GITHUB_TOKEN].
+    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// Where answers of the GitHub API are cached [default: ~/.cache/bluegreen/actions].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl LintArgs {
+    /// How to resolve actions: `--offline`, or online when a token is given (flag, then the
+    /// `github-token` action input, then `GITHUB_TOKEN`).
+    pub fn resolve(&self, input_token: Option<&str>) -> resolve::Resolve {
+        if self.offline {
+            return resolve::Resolve::default();
+        }
+        let env_token = std::env::var("GITHUB_TOKEN").ok();
+        let token = [
+            self.github_token.as_deref(),
+            input_token,
+            env_token.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|t| !t.is_empty());
+        let Some(token) = token else {
+            return resolve::Resolve::default();
+        };
+        let api_url = std::env::var("GITHUB_API_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "https://api.github.com".to_string());
+        let mut online = resolve::Online::new(api_url, token);
+        if let Some(dir) = &self.cache_dir {
+            online.cache_dir = Some(dir.clone());
+        }
+        resolve::Resolve {
+            online: Some(online),
+        }
+    }
 }
 
 /// Findings per severity.
@@ -70,6 +116,8 @@ pub struct LintReport {
     /// `--fix` (clean files are not kept: memory stays flat on large repositories).
     #[serde(skip)]
     pub sources: BTreeMap<String, SourceFile>,
+    /// What resolution of used actions did (`offline` when it did not run).
+    pub resolution: resolve::Summary,
 }
 
 impl LintReport {
@@ -88,27 +136,41 @@ impl LintReport {
 
 /// Lints `paths` (relative to `root`, or the default set when empty) and returns the report.
 /// The pipeline's lint stage calls this.
+/// Offline: used actions are judged by the rule data and the action table alone.
 pub fn lint_repository(root: &Path, paths: &[PathBuf]) -> Result<LintReport> {
+    lint_repository_with(root, paths, &resolve::Resolve::default())
+}
+
+/// [`lint_repository`], with resolution of used actions when `resolve.online` is set.
+pub fn lint_repository_with(
+    root: &Path,
+    paths: &[PathBuf],
+    resolve: &resolve::Resolve,
+) -> Result<LintReport> {
     let data = rules::RuleData::embedded()?;
+    let table = table::Table::embedded()?;
     let (files, missing) = if paths.is_empty() {
         (files::default_paths(root), Vec::new())
     } else {
         files::expand(root, paths)
     };
-    let outcomes = lint_files_parallel(root, &files, data);
+    let resolving = resolve.online.is_some();
+    let outcomes = lint_files_parallel(root, &files, data, table, resolving);
     let mut report = LintReport {
         file_errors: missing,
         ..LintReport::default()
     };
+    let mut pending = Vec::new();
     for outcome in outcomes {
         match outcome {
-            Ok((source, findings)) => {
+            Ok((source, findings, open)) => {
                 report.files_linted += 1;
                 report.files.push(source.path.clone());
-                if !findings.is_empty() {
+                if !findings.is_empty() || !open.is_empty() {
                     report.findings.extend(findings);
                     report.sources.insert(source.path.clone(), source);
                 }
+                pending.extend(open);
             }
             Err(failed) => {
                 let (e, source) = *failed;
@@ -120,6 +182,26 @@ pub fn lint_repository(root: &Path, paths: &[PathBuf]) -> Result<LintReport> {
             }
         }
     }
+    report.resolution = match &resolve.online {
+        Some(online) => {
+            let (found, summary) = resolve::resolve(&pending, online, data, table);
+            report.findings.extend(found);
+            summary
+        }
+        None => resolve::Summary {
+            mode: "offline".into(),
+            references: pending.len(),
+            ..resolve::Summary::default()
+        },
+    };
+    // Keep only the texts of files that have findings.
+    let with_findings: std::collections::BTreeSet<&str> =
+        report.findings.iter().map(|f| f.file.as_str()).collect();
+    let errored: std::collections::BTreeSet<&str> =
+        report.file_errors.iter().map(|e| e.file.as_str()).collect();
+    report
+        .sources
+        .retain(|path, _| with_findings.contains(path.as_str()) || errored.contains(path.as_str()));
     report.findings.sort_by(|a, b| {
         (&a.file, a.line, a.column, &a.rule_id).cmp(&(&b.file, b.line, b.column, &b.rule_id))
     });
@@ -148,7 +230,21 @@ pub fn nothing_found(root: &Path) -> String {
 }
 
 /// Lints one file's text (no file system): the fuzz target and the tests call this.
+/// Offline, with the embedded action table.
 pub fn lint_source(source: &SourceFile, data: &rules::RuleData) -> Result<Vec<Finding>, FileError> {
+    static EMPTY: std::sync::OnceLock<table::Table> = std::sync::OnceLock::new();
+    let table = table::Table::embedded().unwrap_or_else(|_| EMPTY.get_or_init(Default::default));
+    lint_source_with(source, data, table, false).map(|(findings, _)| findings)
+}
+
+/// Lints one file's text; also returns the `uses:` references that only resolution can
+/// settle (none are left open when `resolving` is false and the table knows the action).
+pub fn lint_source_with(
+    source: &SourceFile,
+    data: &rules::RuleData,
+    table: &table::Table,
+    resolving: bool,
+) -> Result<(Vec<Finding>, Vec<resolve::Pending>), FileError> {
     let kind = model::kind_of(&source.path);
     let doc = model::parse(source, kind)
         .map_err(|e| FileError::new(&source.path, e.position, e.message))?;
@@ -156,6 +252,8 @@ pub fn lint_source(source: &SourceFile, data: &rules::RuleData) -> Result<Vec<Fi
         source,
         doc: &doc,
         data,
+        table,
+        resolving,
     };
     let mut findings = Vec::new();
     for rule in rules::registry() {
@@ -164,18 +262,28 @@ pub fn lint_source(source: &SourceFile, data: &rules::RuleData) -> Result<Vec<Fi
     // An alias repeats its anchor's values: report each place once.
     findings.sort_by(|a, b| (a.span, &a.rule_id).cmp(&(b.span, &b.rule_id)));
     findings.dedup_by(|a, b| a.span == b.span && a.rule_id == b.rule_id);
-    Ok(findings)
+    let mut pending = resolve::pending_of(source, &doc, &cx);
+    pending.sort_by_key(|p| p.at.span);
+    pending.dedup_by(|a, b| a.at.span == b.at.span);
+    Ok((findings, pending))
 }
 
 /// A linted file, or why not (with its text when it could be read).
-type FileOutcome = Result<(SourceFile, Vec<Finding>), Box<(FileError, Option<SourceFile>)>>;
+type FileOutcome =
+    Result<(SourceFile, Vec<Finding>, Vec<resolve::Pending>), Box<(FileError, Option<SourceFile>)>>;
 
 /// Reads and lints files on every core; files are independent.
-fn lint_files_parallel(root: &Path, files: &[PathBuf], data: &rules::RuleData) -> Vec<FileOutcome> {
+fn lint_files_parallel(
+    root: &Path,
+    files: &[PathBuf],
+    data: &rules::RuleData,
+    table: &table::Table,
+    resolving: bool,
+) -> Vec<FileOutcome> {
     let lint_one = |path: &PathBuf| -> FileOutcome {
         let source = files::read(root, path).map_err(|e| Box::new((e, None)))?;
-        match lint_source(&source, data) {
-            Ok(findings) => Ok((source, findings)),
+        match lint_source_with(&source, data, table, resolving) {
+            Ok((findings, pending)) => Ok((source, findings, pending)),
             Err(e) => Err(Box::new((e, Some(source)))),
         }
     };
@@ -262,11 +370,13 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         return action::run(args, &runner);
     }
     let root = std::env::current_dir().context("reading the current directory")?;
+    let resolve = args.resolve(None);
     let options = Options {
         paths: args.paths,
         format: args.format.unwrap_or(Format::Human),
         fail_on: args.fail_on.unwrap_or(Severity::Error),
         fix: args.fix,
+        resolve,
     };
     let outcome = lint_and_fix(&root, &options)?;
     if options.paths.is_empty() && outcome.report.files_linted == 0 {
@@ -293,6 +403,8 @@ pub struct Options {
     pub format: Format,
     pub fail_on: Severity,
     pub fix: bool,
+    /// Resolution of used actions (offline by default).
+    pub resolve: resolve::Resolve,
 }
 
 /// A lint run: the report of what remains, and what `--fix` changed.
@@ -303,7 +415,7 @@ pub struct Outcome {
 
 /// Lints; with `fix`, applies the fixes and lints again so the report shows what remains.
 pub fn lint_and_fix(root: &Path, options: &Options) -> Result<Outcome> {
-    let report = lint_repository(root, &options.paths)?;
+    let report = lint_repository_with(root, &options.paths, &options.resolve)?;
     if !options.fix {
         return Ok(Outcome {
             report,
@@ -312,7 +424,7 @@ pub fn lint_and_fix(root: &Path, options: &Options) -> Result<Outcome> {
     }
     let fixed = apply_fixes(root, &report)?;
     let report = if fixed.references > 0 {
-        lint_repository(root, &options.paths)?
+        lint_repository_with(root, &options.paths, &options.resolve)?
     } else {
         report
     };

@@ -101,9 +101,28 @@ pub fn kind_of(path: &str) -> FileKind {
 }
 
 /// Parses a file into its [`Document`].
+///
+/// A file that is not a `.github/workflows/` file, has `runs:` and no `jobs:` is read as action
+/// metadata whatever its name (`bluegreen lint my-action/action-v2.yml`).
 pub fn parse(source: &SourceFile, kind: FileKind) -> Result<Document, ParseError> {
-    let docs = load(source)?;
+    let relaxed: String;
+    let (docs, shifts) = match load(&source.text, source, &[]) {
+        Ok(docs) => (docs, Vec::new()),
+        Err(LoadError::FlowIndent(first)) => {
+            let shifts = flow_indent_shifts(&source.text, first)
+                .ok_or_else(|| LoadError::FlowIndent(first).into_parse_error(source, &[]))?;
+            relaxed = indent_lines(&source.text, &shifts);
+            let docs =
+                load(&relaxed, source, &shifts).map_err(|e| e.into_parse_error(source, &shifts))?;
+            (docs, shifts)
+        }
+        Err(e) => return Err(e.into_parse_error(source, &[])),
+    };
     let at_start = Position { line: 1, column: 1 };
+    let reader = Reader {
+        source,
+        shifts: &shifts,
+    };
     let root = match docs.as_slice() {
         [] => {
             return Err(ParseError {
@@ -116,16 +135,26 @@ pub fn parse(source: &SourceFile, kind: FileKind) -> Result<Document, ParseError
             return Err(ParseError {
                 message: "the file holds more than one YAML document; GitHub reads exactly one"
                     .into(),
-                position: position_of(source, second),
+                position: reader.position_of(second),
             })
         }
     };
     if !matches!(root.data, YamlData::Mapping(_)) {
         return Err(ParseError {
             message: "expected a mapping at the top level".into(),
-            position: position_of(source, root),
+            position: reader.position_of(root),
         });
     }
+    let kind = match kind {
+        FileKind::Workflow
+            if get(root, "jobs").is_none()
+                && get(root, "runs").is_some()
+                && !is_workflows_file(&source.path) =>
+        {
+            FileKind::Action
+        }
+        other => other,
+    };
     let mut doc = Document {
         kind,
         uses: Vec::new(),
@@ -133,7 +162,6 @@ pub fn parse(source: &SourceFile, kind: FileKind) -> Result<Document, ParseError
         labels: Vec::new(),
         runs_using: None,
     };
-    let reader = Reader { source };
     match kind {
         FileKind::Workflow => reader.workflow(root, &mut doc)?,
         FileKind::Action => reader.action(root, &mut doc)?,
@@ -141,36 +169,154 @@ pub fn parse(source: &SourceFile, kind: FileKind) -> Result<Document, ParseError
     Ok(doc)
 }
 
-/// Loads the YAML documents of a file, refusing nesting deeper than [`MAX_DEPTH`] before the
-/// tree gets deep: events are fed to saphyr's loader one by one and counted on the way.
-fn load(source: &SourceFile) -> Result<Vec<MarkedYaml<'_>>, ParseError> {
+/// A file directly in `.github/workflows/`: GitHub runs it as a workflow, so it must have `jobs:`.
+fn is_workflows_file(path: &str) -> bool {
+    path.rsplit_once('/')
+        .is_some_and(|(dir, _)| dir == ".github/workflows" || dir.ends_with("/.github/workflows"))
+}
+
+/// The most re-scans [`flow_indent_shifts`] makes: each moves one line right by one column,
+/// and real files need a handful.
+const MAX_FLOW_INDENT_RESCANS: usize = 2_000;
+
+/// Why loading stopped.
+enum LoadError {
+    /// A line inside a flow collection (`[...]`, `{...}`) is indented no deeper than the
+    /// block that holds the collection: YAML 1.2 refuses it, saphyr follows the spec, but
+    /// GitHub's parser (like libyaml and go-yaml) accepts it. The 0-based line.
+    FlowIndent(usize),
+    Other(ParseError),
+}
+
+impl LoadError {
+    fn into_parse_error(self, source: &SourceFile, shifts: &[usize]) -> ParseError {
+        match self {
+            LoadError::Other(mut e) => {
+                let line0 = e.position.line.saturating_sub(1);
+                let shift = shifts.get(line0).copied().unwrap_or(0);
+                let offset = source
+                    .offset_of(
+                        e.position.line,
+                        (e.position.column - 1).saturating_sub(shift),
+                    )
+                    .unwrap_or(0);
+                e.position = source.position(offset);
+                e
+            }
+            LoadError::FlowIndent(line0) => ParseError {
+                message: "invalid YAML: invalid indentation inside a flow collection".into(),
+                position: Position {
+                    line: line0 + 1,
+                    column: 1,
+                },
+            },
+        }
+    }
+}
+
+/// The columns to move each line right by so that every line inside a flow collection is
+/// indented deeper than its block. Moving a line inside `[...]`/`{...}` right changes no
+/// value: there, indentation is only separation (and leading spaces of a quoted scalar's
+/// continuation line are folded away). The scanner reports the line it stopped at, so each
+/// step moves exactly that line; a file with another error keeps it (loading the moved text
+/// reports it, at its place in the file). `None` after [`MAX_FLOW_INDENT_RESCANS`].
+fn flow_indent_shifts(text: &str, first: usize) -> Option<Vec<usize>> {
+    let lines = text.split('\n').count();
+    let mut shifts = vec![0usize; lines];
+    let mut line = first;
+    for _ in 0..MAX_FLOW_INDENT_RESCANS {
+        *shifts.get_mut(line)? += 1;
+        let candidate = indent_lines(text, &shifts);
+        match scan(&candidate) {
+            Err(ScanStop::FlowIndent(next)) if next >= line => line = next,
+            _ => return Some(shifts),
+        }
+    }
+    None
+}
+
+enum ScanStop {
+    FlowIndent(usize),
+    Other,
+}
+
+/// Runs the scanner and parser over `text` without building a tree.
+fn scan(text: &str) -> Result<(), ScanStop> {
+    for item in Parser::new_from_str(text) {
+        if let Err(e) = item {
+            return Err(match flow_indent_line(&e) {
+                Some(line) => ScanStop::FlowIndent(line),
+                None => ScanStop::Other,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The 0-based line of a scan error that is only saphyr's strict flow indentation.
+fn flow_indent_line(e: &ScanError) -> Option<usize> {
+    matches!(
+        e.info(),
+        "invalid indentation" | "invalid indentation in flow construct"
+    )
+    .then(|| e.marker().line().saturating_sub(1))
+}
+
+/// `text` with `shifts[i]` spaces put in front of line `i`.
+fn indent_lines(text: &str, shifts: &[usize]) -> String {
+    let extra: usize = shifts.iter().sum();
+    let mut out = String::with_capacity(text.len() + extra);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for _ in 0..shifts.get(i).copied().unwrap_or(0) {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// Loads the YAML documents of `text` (the file's text, or it with lines moved right by
+/// `shifts`), refusing nesting deeper than [`MAX_DEPTH`] before the tree gets deep: events
+/// are fed to saphyr's loader one by one and counted on the way.
+fn load<'t>(
+    text: &'t str,
+    source: &SourceFile,
+    shifts: &[usize],
+) -> Result<Vec<MarkedYaml<'t>>, LoadError> {
     let scan_error = |e: &ScanError| {
+        if shifts.is_empty() {
+            if let Some(line) = flow_indent_line(e) {
+                return LoadError::FlowIndent(line);
+            }
+        }
         let m = e.marker();
-        ParseError {
+        LoadError::Other(ParseError {
             message: format!("invalid YAML: {}", e.info()),
             position: Position {
                 line: m.line().max(1),
                 column: m.col() + 1,
             },
-        }
+        })
     };
-    let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
+    let mut loader: YamlLoader<'t, MarkedYaml<'t>> = YamlLoader::default();
     let mut depth = 0usize;
-    for item in Parser::new_from_str(&source.text) {
+    for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| scan_error(&e))?;
         match event {
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    let at = source
-                        .offset_of(span.start.line(), span.start.col())
+                    let at = marker_offset(source, shifts, span.start.line(), span.start.col())
                         .unwrap_or(0);
-                    return Err(ParseError {
+                    return Err(LoadError::Other(ParseError {
                         message: format!(
                             "YAML nested deeper than {MAX_DEPTH} levels: not a workflow or action"
                         ),
                         position: source.position(at),
-                    });
+                    }));
                 }
             }
             Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
@@ -184,8 +330,21 @@ fn load(source: &SourceFile) -> Result<Vec<MarkedYaml<'_>>, ParseError> {
     Ok(loader.into_documents())
 }
 
+/// The byte offset in the file of a parser marker (1-based line, 0-based column) of the text
+/// that was parsed, which has `shifts[i]` more spaces in front of line `i`.
+fn marker_offset(source: &SourceFile, shifts: &[usize], line: usize, col0: usize) -> Option<usize> {
+    let shift = line
+        .checked_sub(1)
+        .and_then(|i| shifts.get(i))
+        .copied()
+        .unwrap_or(0);
+    source.offset_of(line, col0.saturating_sub(shift))
+}
+
 struct Reader<'s> {
     source: &'s SourceFile,
+    /// Columns each line was moved right by before parsing (see [`flow_indent_shifts`]).
+    shifts: &'s [usize],
 }
 
 impl Reader<'_> {
@@ -193,13 +352,13 @@ impl Reader<'_> {
         let Some(jobs) = get(root, "jobs") else {
             return Err(ParseError {
                 message: "no `jobs:` key: not a GitHub Actions workflow".into(),
-                position: position_of(self.source, root),
+                position: self.position_of(root),
             });
         };
         let YamlData::Mapping(jobs) = &jobs.data else {
             return Err(ParseError {
                 message: "`jobs:` must be a mapping of job ids to jobs".into(),
-                position: position_of(self.source, jobs),
+                position: self.position_of(jobs),
             });
         };
         for job in jobs.values() {
@@ -218,7 +377,7 @@ impl Reader<'_> {
         let Some(runs) = get(root, "runs") else {
             return Err(ParseError {
                 message: "no `runs:` key: not a GitHub Action metadata file".into(),
-                position: position_of(self.source, root),
+                position: self.position_of(root),
             });
         };
         doc.runs_using = get(runs, "using").and_then(|u| self.located(u));
@@ -348,10 +507,13 @@ impl Reader<'_> {
     /// the end of its line, whichever is later).
     fn region(&self, node: &MarkedYaml) -> Span {
         let start = self.offset(node);
-        let end = self
-            .source
-            .offset_of(node.span.end.line(), node.span.end.col())
-            .unwrap_or(self.source.text.len());
+        let end = marker_offset(
+            self.source,
+            self.shifts,
+            node.span.end.line(),
+            node.span.end.col(),
+        )
+        .unwrap_or(self.source.text.len());
         Span {
             start,
             end: end.max(self.source.end_of_line(start)),
@@ -368,17 +530,18 @@ impl Reader<'_> {
     }
 
     fn offset(&self, node: &MarkedYaml) -> usize {
-        self.source
-            .offset_of(node.span.start.line(), node.span.start.col())
-            .unwrap_or(0)
+        marker_offset(
+            self.source,
+            self.shifts,
+            node.span.start.line(),
+            node.span.start.col(),
+        )
+        .unwrap_or(0)
     }
-}
 
-fn position_of(source: &SourceFile, node: &MarkedYaml) -> Position {
-    let offset = source
-        .offset_of(node.span.start.line(), node.span.start.col())
-        .unwrap_or(0);
-    source.position(offset)
+    fn position_of(&self, node: &MarkedYaml) -> Position {
+        self.source.position(self.offset(node))
+    }
 }
 
 fn get<'a, 'i>(node: &'a MarkedYaml<'i>, key: &str) -> Option<&'a MarkedYaml<'i>> {

@@ -9,6 +9,7 @@ pub fn render(report: &LintReport) -> anyhow::Result<String> {
         "counts": report.counts,
         "findings": report.findings,
         "file_errors": report.file_errors,
+        "resolution": report.resolution,
     });
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }

@@ -84,6 +84,15 @@ fn judge(cx: &Context<'_>, uses: &UsesRef) -> Option<Finding> {
     Some(problem(&rule.meta, message).at(cx.source, span, edit))
 }
 
+/// The rule of the data that matches `name` at `version`, if any (the most severe).
+pub fn matching_rule<'r>(
+    data: &'r super::RuleData,
+    name: &str,
+    version: &Version,
+) -> Option<&'r ActionRule> {
+    most_severe_match(&data.action, name, version)
+}
+
 /// The matching rule with the highest severity (the first in file order among equals).
 fn most_severe_match<'r>(
     rules: &'r [ActionRule],

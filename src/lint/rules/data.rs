@@ -59,6 +59,25 @@ pub struct RuntimeRule {
     pub meta: Meta,
 }
 
+/// What resolution can find about a used action besides its runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GoneKind {
+    RepoMissing,
+    RefMissing,
+    RepoArchived,
+    /// Not a problem of the action: resolution failed (network, rate limit, 403...).
+    Unresolved,
+}
+
+/// An action that is gone, or could not be looked at.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GoneRule {
+    pub kind: GoneKind,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
 /// All rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +90,11 @@ pub struct RuleData {
     pub runner: Vec<RunnerRule>,
     #[serde(default)]
     pub runtime: Vec<RuntimeRule>,
+    /// The runtime of an action a step uses (from the action table or resolution).
+    #[serde(default)]
+    pub used_runtime: Vec<RuntimeRule>,
+    #[serde(default)]
+    pub gone: Vec<GoneRule>,
 }
 
 impl RuleData {
@@ -138,6 +162,21 @@ impl RuleData {
             .chain(self.command.iter().map(|r| &r.meta))
             .chain(self.runner.iter().map(|r| &r.meta))
             .chain(self.runtime.iter().map(|r| &r.meta))
+            .chain(self.used_runtime.iter().map(|r| &r.meta))
+            .chain(self.gone.iter().map(|r| &r.meta))
+    }
+
+    /// The rule for a used action's runtime (`node16`), if it is retired.
+    pub fn used_runtime(&self, using: &str) -> Option<&RuntimeRule> {
+        let using = using.trim();
+        self.used_runtime
+            .iter()
+            .find(|r| r.using.eq_ignore_ascii_case(using))
+    }
+
+    /// The rule for a kind of gone action.
+    pub fn gone(&self, kind: GoneKind) -> Option<&GoneRule> {
+        self.gone.iter().find(|r| r.kind == kind)
     }
 
     pub fn meta(&self, id: &str) -> Option<&Meta> {
@@ -147,7 +186,13 @@ impl RuleData {
     /// Whether a rule is about an action to upgrade: a retired or deprecated major of a used
     /// action (family `action`), or a local action on a retired runtime (family `runtime`).
     pub fn is_action_rule(&self, id: &str) -> bool {
-        self.action.iter().any(|r| r.meta.id == id) || self.runtime.iter().any(|r| r.meta.id == id)
+        self.action.iter().any(|r| r.meta.id == id)
+            || self.runtime.iter().any(|r| r.meta.id == id)
+            || self.used_runtime.iter().any(|r| r.meta.id == id)
+            || self
+                .gone
+                .iter()
+                .any(|r| r.meta.id == id && r.kind != GoneKind::Unresolved)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod action_majors;
 pub mod data;
 pub mod local_runtime;
 pub mod runner_labels;
+pub mod used_runtime;
 pub mod workflow_commands;
 
 use super::finding::{Finding, Problem};
@@ -19,6 +20,10 @@ pub struct Context<'a> {
     pub source: &'a SourceFile,
     pub doc: &'a Document,
     pub data: &'a RuleData,
+    /// The action table (`src/lint/actions.toml`).
+    pub table: &'a crate::lint::table::Table,
+    /// Whether resolution will read the actions the table does not settle.
+    pub resolving: bool,
 }
 
 /// A rule family.
@@ -36,6 +41,7 @@ pub fn registry() -> Vec<Box<dyn Rule>> {
         Box::new(workflow_commands::WorkflowCommands),
         Box::new(runner_labels::RunnerLabels),
         Box::new(local_runtime::LocalRuntime),
+        Box::new(used_runtime::UsedRuntime),
     ]
 }
 
