@@ -153,19 +153,19 @@ pub fn proxy_line(line: &str) -> Result<(), UsageError> {
     let keyword = words.next().unwrap_or_default();
     if SECTION_KEYWORDS.contains(&keyword) {
         return Err(UsageError(format!(
-            "--proxy-line {line:?}: `{keyword}` opens a new section; proxy lines are added to              the app's backend section only"
+            "--proxy-line {line:?}: `{keyword}` opens a new section; proxy lines are added to the app's backend section only"
         )));
     }
     if keyword == "stats" {
         return Err(UsageError(format!(
-            "--proxy-line {line:?}: `stats` is not allowed (it can expose the proxy's stats or              admin interface); the agent manages the admin socket"
+            "--proxy-line {line:?}: `stats` is not allowed (it can expose the proxy's stats or admin interface); the agent manages the admin socket"
         )));
     }
     let allowed = PROXY_LINE_KEYWORDS.contains(&keyword)
         && (keyword != "no" || words.next() == Some("option"));
     if !allowed {
         return Err(UsageError(format!(
-            "--proxy-line {line:?}: `{keyword}` is not an allowed backend keyword; expected a              line starting with one of: {}",
+            "--proxy-line {line:?}: `{keyword}` is not an allowed backend keyword; expected a line starting with one of: {}",
             PROXY_LINE_KEYWORDS.join(", ")
         )));
     }
