@@ -81,7 +81,13 @@ fn main() -> std::process::ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Lint(args) => lint::run(args),
+        Command::Lint(args) => {
+            // The lint sub-action: mask the runner's secrets before any line is printed.
+            if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+                report::Redactor::from_env().emit_masks(&mut std::io::stdout())?;
+            }
+            lint::run(args)
+        }
         Command::VerifyImage(args) => image::run(*args).await,
         Command::Deploy(cmd) => cli::deploy::deploy(*cmd).await,
         Command::Rollback(cmd) => cli::rollback::rollback(cmd).await,

@@ -139,7 +139,7 @@ async fn an_invalid_proxy_config_is_never_applied() {
     assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
     let config = t.proxy_config();
     let mut spec = t.spec("v2");
-    spec.proxy_lines = vec!["no-such-haproxy-keyword 1".into()];
+    spec.proxy_lines = vec!["timeout no-such-timeout 1s".into()];
     let r = t.deploy(spec).await;
     assert_eq!(r.outcome, Outcome::Failed);
     assert!(

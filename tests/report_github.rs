@@ -83,6 +83,11 @@ struct Operation {
 
 const OPERATIONS: &[Operation] = &[
     Operation {
+        file: "users-get-authenticated",
+        method: "GET",
+        template: "/user",
+    },
+    Operation {
         file: "issues-list-comments",
         method: "GET",
         template: "/repos/{owner}/{repo}/issues/{issue_number}/comments",
@@ -184,6 +189,95 @@ fn check_against_schema(req: &Request) -> (String, String) {
     )
 }
 
+/// A planted marker: a comment that starts with our marker but was written by someone else.
+fn planted(id: u64, marker: &str, login: &str) -> Value {
+    json!({"id": id, "body": format!("{marker}\nplanted by {login}"), "user": {"login": login}})
+}
+
+#[tokio::test]
+async fn a_marker_planted_by_someone_else_is_never_edited() {
+    let server = MockServer::start().await;
+    let marker = "<!-- bluegreen-action:shop:production -->";
+    Mock::given(method("GET"))
+        .and(path(format!("{PREFIX}/issues/7/comments")))
+        .respond_with(json_response(
+            200,
+            json!([
+                planted(13, marker, "mallory"),
+                planted(14, marker, "github-actions")
+            ]),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{PREFIX}/issues/7/comments")))
+        .respond_with(json_response(201, json!({"id": 100})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(json_response(200, json!({"id": 13})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let mut opts = options(&server, "pull_request", Some(pr_event(7, "acme/shop")));
+    opts.deployment = false;
+    let outcome = publish_quietly(&fixture(), &opts).await;
+    assert_eq!(
+        outcome.comment,
+        CommentOutcome::Created {
+            pull_request: 7,
+            comment_id: 100
+        },
+        "the planted markers are ignored: a new comment of ours is created"
+    );
+    let flow = checked_requests(&server).await;
+    assert!(flow.iter().all(|(m, _)| m != "PATCH"), "{flow:?}");
+}
+
+#[tokio::test]
+async fn with_a_personal_token_the_comment_is_found_by_the_get_user_login() {
+    let server = MockServer::start().await;
+    let marker = "<!-- bluegreen-action:shop:production -->";
+    Mock::given(method("GET"))
+        .and(path("/api/v3/user"))
+        .respond_with(json_response(200, json!({"login": "deploy-bot", "id": 5})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{PREFIX}/issues/7/comments")))
+        .respond_with(json_response(
+            200,
+            json!([
+                planted(21, marker, "github-actions[bot]"),
+                planted(22, marker, "deploy-bot")
+            ]),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{PREFIX}/issues/comments/22")))
+        .respond_with(json_response(200, json!({"id": 22})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut opts = options(&server, "pull_request", Some(pr_event(7, "acme/shop")));
+    opts.token = Some("github_pat_11PLANTEDmock0123456789".into());
+    opts.deployment = false;
+    let outcome = publish_quietly(&fixture(), &opts).await;
+    assert_eq!(
+        outcome.comment,
+        CommentOutcome::Updated {
+            pull_request: 7,
+            comment_id: 22
+        },
+        "only deploy-bot's comment is ours; the workflow token's is not"
+    );
+    let flow = checked_requests(&server).await;
+    assert_eq!(flow[0], ("GET".to_string(), "/user".to_string()));
+}
+
 fn validate(schema: &Value, instance: &Value, what: &str) {
     let validator = jsonschema::validator_for(schema).unwrap();
     let errors: Vec<String> = validator
@@ -212,7 +306,10 @@ async fn first_run_creates_the_comment_and_the_second_updates_it() {
     Mock::given(method("GET"))
         .and(path(format!("{PREFIX}/issues/7/comments")))
         .and(query_param("per_page", "100"))
-        .respond_with(json_response(200, json!([{"id": 11, "body": "LGTM"}])))
+        .respond_with(json_response(
+            200,
+            json!([{"id": 11, "body": "LGTM", "user": {"login": "octocat"}}]),
+        ))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&server)
@@ -221,8 +318,9 @@ async fn first_run_creates_the_comment_and_the_second_updates_it() {
         .and(path(format!("{PREFIX}/issues/7/comments")))
         .respond_with(json_response(
             200,
-            json!([{"id": 11, "body": format!("> {marker}\nquoted")},
-                   {"id": 99, "body": format!("{marker}\nold report")}]),
+            json!([{"id": 11, "body": format!("> {marker}\nquoted"), "user": {"login": "octocat"}},
+                   {"id": 99, "body": format!("{marker}\nold report"),
+                    "user": {"login": "github-actions[bot]"}}]),
         ))
         .mount(&server)
         .await;

@@ -4,8 +4,14 @@
 //! run itself (a value marked secret, appearing in a command line, a log tail, a lint message
 //! and the deployment URL). Every sink is rendered, and every byte it produced is scanned:
 //! the files in the workspace, the outputs file, the job summary, and the bodies and URLs of
-//! every request sent to a mock GitHub API.
+//! every request sent to a mock GitHub API. Then the entry points run as workflow steps do:
+//! the rollback sub-action's outputs and summary, `bluegreen report --publish` and the lint
+//! sub-action as processes, each scanned in its stdout (but for the `::add-mask::` lines,
+//! which must be there), stderr, every file it wrote and every request it sent.
 
+use bluegreen::exit::ExitCode;
+use bluegreen::fleet::cli::{Done, HostLine};
+use bluegreen::cli::rollback::write_step;
 use bluegreen::report::github::{publish_quietly, CommentOutcome, GithubOptions};
 use bluegreen::report::log::render_log;
 use bluegreen::report::{write_report, CommandRun, Redactor, ReportOptions, RunReport, Scope};
@@ -164,4 +170,141 @@ async fn no_sink_leaks_a_planted_secret() {
         );
         assert_clean(&format!("body of {} {}", r.method, r.url), &r.body);
     }
+
+    // The rollback sub-action: its outputs and summary, with the secrets in host messages.
+    let step = tempfile::tempdir().unwrap();
+    std::env::set_var("GITHUB_OUTPUT", step.path().join("output"));
+    std::env::set_var("GITHUB_STEP_SUMMARY", step.path().join("summary"));
+    let done = Done {
+        exit: ExitCode::Failed,
+        hosts: vec![HostLine {
+            host: "i-0a1b2c3d4e5f60001".into(),
+            outcome: "failed".into(),
+            live: None,
+            message: format!("{TOKEN} {AWS_KEY_ID} {AWS_SECRET} {AWS_SESSION} {MARKED}"),
+        }],
+    };
+    let mut step_redactor = Redactor::from_env();
+    step_redactor.add(MARKED);
+    write_step("shop", &done, &step_redactor).unwrap();
+    std::env::remove_var("GITHUB_OUTPUT");
+    std::env::remove_var("GITHUB_STEP_SUMMARY");
+    let summary = std::fs::read_to_string(step.path().join("summary")).unwrap();
+    assert!(summary.contains("i-0a1b2c3d4e5f60001"), "{summary}");
+    assert_eq!(
+        scan_dir(step.path()),
+        2,
+        "the rollback step's outputs and summary"
+    );
+}
+
+/// The runner's environment for an entry point run as a step, with every file in `dir`.
+fn step_env(cmd: &mut std::process::Command, dir: &Path, api: &str) {
+    std::fs::create_dir_all(dir.join("workspace")).unwrap();
+    let event = dir.join("event.json");
+    std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", dir.join("workspace"))
+        .env("GITHUB_STEP_SUMMARY", dir.join("step_summary"))
+        .env("GITHUB_OUTPUT", dir.join("output"))
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_SHA", "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("INPUT_GITHUB-TOKEN", TOKEN)
+        .env("AWS_ACCESS_KEY_ID", AWS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+        .env("AWS_SESSION_TOKEN", AWS_SESSION)
+        .current_dir(dir.join("workspace"));
+}
+
+/// Every line of a step's stdout but its `::add-mask::` commands (those carry the values to
+/// the runner, which hides them) is clean, and every env secret was masked first.
+fn assert_step_stdout(what: &str, stdout: &[u8]) {
+    let text = String::from_utf8_lossy(stdout);
+    for secret in [TOKEN, AWS_KEY_ID, AWS_SECRET, AWS_SESSION] {
+        assert!(
+            text.contains(&format!("::add-mask::{secret}\n")),
+            "{what}: no mask for {secret}"
+        );
+    }
+    let rest: String = text
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    assert_clean(&format!("{what} stdout"), rest.as_bytes());
+}
+
+#[tokio::test]
+async fn report_publish_and_lint_entry_points_mask_and_redact() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/deployments$"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": 1})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": 2})))
+        .mount(&server)
+        .await;
+
+    // `bluegreen report --run run.json --publish`, on a run that carries the env's secrets.
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = fixture();
+    report.events[0].detail = format!("token {TOKEN} key {AWS_KEY_ID}");
+    report.hosts[0].reply.log_tail = vec![format!("secret={AWS_SECRET} {AWS_SESSION}")];
+    let run = dir.path().join("run.json");
+    std::fs::write(&run, serde_json::to_vec(&report).unwrap()).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+    step_env(&mut cmd, dir.path(), &server.uri());
+    let out = cmd
+        .args(["report", "--publish", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_step_stdout("report --publish", &out.stdout);
+    assert_clean("report --publish stderr", &out.stderr);
+    std::fs::remove_file(&run).unwrap();
+    std::fs::remove_file(dir.path().join("event.json")).unwrap();
+    assert!(
+        scan_dir(dir.path()) >= 5,
+        "report files, summary and outputs"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.len() >= 3, "comment and deployment were published");
+    for r in &requests {
+        assert_clean(
+            &format!("{} {}", r.method, r.url),
+            r.url.as_str().as_bytes(),
+        );
+        assert_clean(&format!("body of {} {}", r.method, r.url), &r.body);
+    }
+
+    // The lint sub-action (`bluegreen lint` in a runner), with its summary, outputs and SARIF.
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workspace/.github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    std::fs::write(
+        workflows.join("ci.yml"),
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-20.04\n    steps:\n      - uses: actions/checkout@v2\n",
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+    step_env(&mut cmd, dir.path(), &server.uri());
+    let out = cmd
+        .env("INPUT_SARIF-FILE", "lint.sarif")
+        .arg("lint")
+        .output()
+        .unwrap();
+    assert_step_stdout("lint", &out.stdout);
+    assert_clean("lint stderr", &out.stderr);
+    std::fs::remove_file(dir.path().join("event.json")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("workspace/.github")).unwrap();
+    assert!(scan_dir(dir.path()) >= 2, "lint summary and outputs");
 }

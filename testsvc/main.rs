@@ -7,7 +7,8 @@
 //! - `READY_AFTER` (ms, default 0): `/health` answers 503 until this long after start.
 //! - `FAIL_HEALTH=1`: `/health` always answers 503 (a version that never becomes healthy).
 //! - `CRASH_AFTER` (seconds): the process exits with code 3 this long after start.
-//! - `EXIT_AT_START=1`: prints a message and exits with code 2 right away.
+//! - `EXIT_AT_START=1`: prints a message and exits with code 2 right away (with
+//!   `PRINT_AT_EXIT=NAME`, it prints `NAME=value` first, as an app dumping its config would).
 //! - `SLOW_MS` (default 0): every response to `/slow` waits this long (drain tests).
 //!
 //! `/env/NAME` answers the value of the variable NAME, so tests can see what the engine passed
@@ -47,6 +48,10 @@ fn main() {
         slow: Duration::from_millis(env_u64("SLOW_MS")),
     };
     if std::env::var("EXIT_AT_START").as_deref() == Ok("1") {
+        // PRINT_AT_EXIT=NAME prints NAME=value first, as an app dumping its config would.
+        if let Ok(name) = std::env::var("PRINT_AT_EXIT") {
+            eprintln!("{name}={}", std::env::var(&name).unwrap_or_default());
+        }
         eprintln!("testsvc {}: EXIT_AT_START=1, exiting", config.version);
         std::process::exit(2);
     }

@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod stats;
 pub mod status;
 pub mod switch;
 pub mod validate;
@@ -211,11 +212,13 @@ pub async fn handle_with(
     // Validation comes before any Docker call.
     validate::request(&request)?;
     let host = Host::connect(config, events)?;
-    match request {
+    let reply = match request {
         AgentRequest::Deploy(spec) => deploy::deploy(&host, &spec).await,
         AgentRequest::Rollback { app } => rollback::rollback(&host, &app).await,
         AgentRequest::Status { app } => status::status(&host, app.as_deref()).await,
-    }
+    };
+    // Nothing read from Parameter Store leaves the host in a reply.
+    reply.map(secrets::redact_reply)
 }
 
 /// A reply with this host's name and the events recorded so far.

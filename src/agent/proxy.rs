@@ -15,7 +15,6 @@ use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{LogsOptions, RemoveContainerOptions};
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -26,6 +25,75 @@ pub const CONFIG_DIR: &str = "/usr/local/etc/haproxy";
 pub const BACKEND: &str = "app";
 /// The response header naming the color that served.
 pub const COLOR_HEADER: &str = "x-bluegreen-color";
+
+/// The user HAProxy runs as when the agent is root (the official image's `haproxy` user): not
+/// root, not the owner of anything on the host but the app's state directory.
+pub const PROXY_UID: u32 = 99;
+pub const PROXY_GID: u32 = 99;
+
+/// Docker's security option that keeps a process from gaining privileges (setuid binaries,
+/// file capabilities) after it starts.
+pub const NO_NEW_PRIVILEGES: &str = "no-new-privileges:true";
+
+/// The uid and gid HAProxy serves as: [`PROXY_UID`] when the agent is root, else the agent's
+/// own (a self-hosted runner's user), so the agent can always reach the admin socket.
+pub fn proxy_user() -> (u32, u32) {
+    // SAFETY: geteuid and getegid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if uid == 0 {
+        (PROXY_UID, PROXY_GID)
+    } else {
+        (uid, gid)
+    }
+}
+
+/// A public port below 1024 needs `NET_BIND_SERVICE` to bind, and with host networking a
+/// non-root process cannot hold it (Docker grants no ambient capabilities, and
+/// no-new-privileges ignores file capabilities). So then HAProxy starts as root with only
+/// `NET_BIND_SERVICE`, `SETUID` and `SETGID`, binds, and switches to [`proxy_user`] itself
+/// (`uid`/`gid` in the global section), which clears every capability; in master-worker mode
+/// the master would stay root, so it runs as one process (no `-W`).
+pub fn binds_privileged_port(layout: &Layout) -> bool {
+    layout.public_port < 1024
+}
+
+/// The container options that confine the proxy: its user, capabilities, no-new-privileges and
+/// a read-only root filesystem, the state directory being its only writable mount.
+fn confined(layout: Option<&Layout>) -> (String, HostConfig) {
+    let (uid, gid) = proxy_user();
+    let privileged_port = layout.is_some_and(binds_privileged_port);
+    let user = if privileged_port {
+        "0:0".to_string()
+    } else {
+        format!("{uid}:{gid}")
+    };
+    let cap_add = privileged_port.then(|| {
+        ["NET_BIND_SERVICE", "SETUID", "SETGID"]
+            .map(str::to_string)
+            .to_vec()
+    });
+    let host_config = HostConfig {
+        cap_drop: Some(vec!["ALL".to_string()]),
+        cap_add,
+        security_opt: Some(vec![NO_NEW_PRIVILEGES.to_string()]),
+        readonly_rootfs: Some(true),
+        ..Default::default()
+    };
+    (user, host_config)
+}
+
+/// Gives the app's state directory to the proxy user (mode 0700, from `ensure_app_dir`): HAProxy
+/// creates its admin socket there (mode 600), so only that user and root, which the agent runs
+/// as, can reach the socket.
+fn hand_dir_to_proxy(dir: &std::path::Path) -> anyhow::Result<()> {
+    let (uid, gid) = proxy_user();
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).with_context(|| {
+        format!(
+            "cannot give {} to the proxy user {uid}:{gid}",
+            dir.display()
+        )
+    })
+}
 
 /// Where the proxy listens and where the colors are.
 #[derive(Debug, Clone)]
@@ -54,6 +122,7 @@ pub fn render_body(layout: &Layout, live: Color) -> String {
         "# Managed by bluegreen: rewritten before every switch; the switch itself goes through\n\
          # the runtime API on admin.sock, so HAProxy never restarts.\n\
          global\n\
+         {drop}\
          \x20 stats socket {CONFIG_DIR}/admin.sock mode 600 level admin\n\
          \x20 stats timeout 30s\n\
          \x20 maxconn 4000\n\
@@ -71,6 +140,12 @@ pub fn render_body(layout: &Layout, live: Color) -> String {
          backend {BACKEND}\n\
          \x20 http-response set-header X-Bluegreen-Color %[srv_name]\n\
          {extra}{blue}{green}",
+        drop = if binds_privileged_port(layout) {
+            let (uid, gid) = proxy_user();
+            format!("  uid {uid}\n  gid {gid}\n")
+        } else {
+            String::new()
+        },
         addr = layout.public_address,
         port = layout.public_port,
         blue = server(Color::Blue),
@@ -167,18 +242,22 @@ async fn create(
             layout.public_address.clone(),
         ),
     ]);
+    hand_dir_to_proxy(&dir)?;
+    let (user, confinement) = confined(Some(layout));
+    let mut cmd = vec!["haproxy".to_string()];
+    if !binds_privileged_port(layout) {
+        cmd.push("-W".into());
+    }
+    cmd.extend([
+        "-db".into(),
+        "-f".into(),
+        format!("{CONFIG_DIR}/haproxy.cfg"),
+    ]);
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
-        cmd: Some(vec![
-            "haproxy".into(),
-            "-W".into(),
-            "-db".into(),
-            "-f".into(),
-            format!("{CONFIG_DIR}/haproxy.cfg"),
-        ]),
-        // HAProxy runs as the owner of the state directory, whatever user the image declares,
-        // so it can create its admin socket there and the agent can use it.
-        user: Some(owner_of(&dir)?),
+        cmd: Some(cmd),
+        // Never the image's own user: see `confined`.
+        user: Some(user),
         labels: Some(labels),
         host_config: Some(HostConfig {
             // Host networking: the proxy reaches the colors on loopback and publishes the
@@ -186,7 +265,7 @@ async fn create(
             network_mode: Some("host".into()),
             binds: Some(vec![format!("{}:{CONFIG_DIR}", dir.display())]),
             restart_policy: super::restart_unless_stopped(),
-            ..Default::default()
+            ..confinement
         }),
         ..Default::default()
     };
@@ -194,11 +273,6 @@ async fn create(
         .await
         .with_context(|| format!("cannot create the proxy container {name} from {image}"))?;
     Ok(())
-}
-
-fn owner_of(dir: &std::path::Path) -> anyhow::Result<String> {
-    let meta = std::fs::metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
-    Ok(format!("{}:{}", meta.uid(), meta.gid()))
 }
 
 async fn wait_for_socket(host: &Host, app: &str, timeout: Duration) -> anyhow::Result<()> {
@@ -282,10 +356,7 @@ pub async fn retire(host: &Host, app: &str, color: Color) -> anyhow::Result<()> 
 /// Requests in flight on a color's server (`scur` of `show stat`).
 pub async fn sessions(host: &Host, app: &str, color: Color) -> anyhow::Result<u64> {
     let csv = runtime(host, app, "show stat -1 4 -1").await?;
-    csv.lines()
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|f| f.len() > 4 && f[0] == BACKEND && f[1] == color.as_str())
-        .and_then(|f| f[4].parse().ok())
+    super::stats::server_field(&csv, BACKEND, color.as_str(), "scur")
         .with_context(|| format!("the proxy's stats have no server {BACKEND}/{color}"))
 }
 
@@ -331,10 +402,12 @@ async fn run_once(
     };
     let _ = host.docker.remove_container(&name, Some(rm.clone())).await;
     let dir = host.app_dir(app);
+    hand_dir_to_proxy(&dir)?;
+    let (user, confinement) = confined(None);
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(cmd),
-        user: Some(owner_of(&dir)?),
+        user: Some(user),
         labels: Some(HashMap::from([
             (state::LABEL_APP.to_string(), app.to_string()),
             (state::LABEL_ROLE.to_string(), "check".to_string()),
@@ -342,7 +415,7 @@ async fn run_once(
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
             binds: Some(vec![format!("{}:{CONFIG_DIR}", dir.display())]),
-            ..Default::default()
+            ..confinement
         }),
         ..Default::default()
     };
@@ -394,5 +467,48 @@ mod tests {
         assert!(body.contains("  server blue 127.0.0.1:18101 disabled\n"));
         assert!(body.contains("bind 127.0.0.1:18100"));
         assert!(body.contains("  timeout server 5s\n"));
+        assert!(
+            !body.contains("  uid "),
+            "a high port needs no privilege drop"
+        );
+    }
+
+    #[test]
+    fn a_port_below_1024_starts_as_root_and_drops_to_the_proxy_user() {
+        let layout = Layout {
+            public_address: "0.0.0.0".into(),
+            public_port: 80,
+            extra_lines: vec![],
+        };
+        let (uid, gid) = proxy_user();
+        assert_ne!(uid, 0);
+        let body = render_body(&layout, Color::Blue);
+        assert!(
+            body.contains(&format!("global\n  uid {uid}\n  gid {gid}\n")),
+            "{body}"
+        );
+        let (user, config) = confined(Some(&layout));
+        assert_eq!(user, "0:0");
+        assert_eq!(config.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(
+            config.cap_add,
+            Some(vec![
+                "NET_BIND_SERVICE".into(),
+                "SETUID".into(),
+                "SETGID".into()
+            ])
+        );
+        let high = Layout {
+            public_port: 8080,
+            ..layout
+        };
+        let (user, config) = confined(Some(&high));
+        assert_eq!(user, format!("{uid}:{gid}"));
+        assert_eq!(config.cap_add, None);
+        assert_eq!(config.readonly_rootfs, Some(true));
+        assert_eq!(
+            config.security_opt,
+            Some(vec![NO_NEW_PRIVILEGES.to_string()])
+        );
     }
 }

@@ -1,9 +1,15 @@
 //! Pulls the image before anything changes on the host, with the registry's credentials:
 //! from the Docker config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`), or for
-//! ECR (`<account>.dkr.ecr.<region>.amazonaws.com`) a token from GetAuthorizationToken through
-//! the default AWS credential chain (the instance role on EC2): no AWS CLI, no helper binary.
+//! ECR a token from GetAuthorizationToken through the default AWS credential chain (the
+//! instance role on EC2): no AWS CLI, no helper binary.
+//!
+//! The token is the instance role's read access to every repository of the account, so it is
+//! requested and handed to the daemon only for a host that is exactly
+//! `ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]` ([`ImageRef::ecr`]); a look-alike host is an
+//! ordinary registry and gets at most what the Docker config holds for that very host.
 
-use super::{validate, Host};
+use super::Host;
+use crate::image::reference::{EcrRegistry, ImageRef};
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
@@ -12,7 +18,8 @@ use futures_util::StreamExt;
 
 /// The pulled image's content digest (`sha256:...`) when the registry gave one.
 pub async fn pull(host: &Host, image: &str) -> anyhow::Result<Option<String>> {
-    let credentials = credentials_for(image).await?;
+    let reference = ImageRef::parse(image).map_err(|e| anyhow::anyhow!("cannot pull {e}"))?;
+    let credentials = credentials_for(&reference).await?;
     let options = CreateImageOptions {
         from_image: Some(image.to_string()),
         ..Default::default()
@@ -24,7 +31,7 @@ pub async fn pull(host: &Host, image: &str) -> anyhow::Result<Option<String>> {
             bail!("cannot pull {image}: {err}");
         }
     }
-    digest_of(host, image).await
+    digest_of(host, image, &reference).await
 }
 
 /// Makes sure an image is present, pulling it only when it is not (the proxy image).
@@ -35,17 +42,17 @@ pub async fn ensure_present(host: &Host, image: &str) -> anyhow::Result<()> {
     pull(host, image).await.map(|_| ())
 }
 
-async fn digest_of(host: &Host, image: &str) -> anyhow::Result<Option<String>> {
+async fn digest_of(
+    host: &Host,
+    image: &str,
+    reference: &ImageRef,
+) -> anyhow::Result<Option<String>> {
     let inspect = host
         .docker
         .inspect_image(image)
         .await
         .with_context(|| format!("pulled {image} but cannot inspect it"))?;
-    let repo = image.split('@').next().unwrap_or(image);
-    let repo = repo
-        .rfind(':')
-        .filter(|&i| !repo[i..].contains('/'))
-        .map_or(repo, |i| &repo[..i]);
+    let repo = reference.name();
     Ok(inspect
         .repo_digests
         .unwrap_or_default()
@@ -53,30 +60,26 @@ async fn digest_of(host: &Host, image: &str) -> anyhow::Result<Option<String>> {
         .find_map(|d| d.strip_prefix(&format!("{repo}@")).map(str::to_string)))
 }
 
-async fn credentials_for(image: &str) -> anyhow::Result<Option<DockerCredentials>> {
-    let Some(registry) = validate::registry_of(image) else {
-        return Ok(docker_config_auth("https://index.docker.io/v1/"));
-    };
-    if let Some(region) = ecr_region(registry) {
-        return ecr_token(registry, region).await.map(Some);
+/// The credentials sent with the pull: an ECR token for an exact ECR host, otherwise the
+/// Docker config's entry for that very host (Docker Hub's for a reference without one).
+pub async fn credentials_for(reference: &ImageRef) -> anyhow::Result<Option<DockerCredentials>> {
+    if let Some(ecr) = reference.ecr() {
+        return ecr_token(&ecr).await.map(Some);
     }
-    Ok(docker_config_auth(registry))
+    Ok(match &reference.registry {
+        Some(registry) => docker_config_auth(registry),
+        None => docker_config_auth("https://index.docker.io/v1/"),
+    })
 }
 
-/// `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` gives the region.
-fn ecr_region(registry: &str) -> Option<&str> {
-    let parts: Vec<&str> = registry.split('.').collect();
-    (parts.len() >= 6 && parts[1] == "dkr" && parts[2] == "ecr" && parts[4] == "amazonaws")
-        .then(|| parts[3])
-}
-
-async fn ecr_token(registry: &str, region: &str) -> anyhow::Result<DockerCredentials> {
+async fn ecr_token(ecr: &EcrRegistry) -> anyhow::Result<DockerCredentials> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_string()))
+        .region(aws_config::Region::new(ecr.region.clone()))
         .load()
         .await;
-    let ecr = aws_sdk_ecr::Client::new(&config);
-    let answer = ecr
+    let client = aws_sdk_ecr::Client::new(&config);
+    let registry = &ecr.host;
+    let answer = client
         .get_authorization_token()
         .send()
         .await
@@ -132,16 +135,6 @@ fn docker_config_auth(registry: &str) -> Option<DockerCredentials> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ecr_hosts_give_their_region() {
-        assert_eq!(
-            ecr_region("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
-            Some("eu-west-1")
-        );
-        assert_eq!(ecr_region("127.0.0.1:5000"), None);
-        assert_eq!(ecr_region("ghcr.io"), None);
-    }
 
     #[test]
     fn basic_auth_decodes() {

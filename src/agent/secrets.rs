@@ -3,9 +3,41 @@
 //! logs or replies. Every parameter under the path becomes one environment variable named
 //! after the last part of its name (`/shop/prod/DATABASE_URL` -> `DATABASE_URL`).
 
-use super::protocol::EnvVar;
+use super::protocol::{AgentReply, EnvVar};
 use super::validate;
+use crate::report::Redactor;
 use anyhow::{bail, Context};
+use std::sync::{LazyLock, Mutex};
+
+/// Every value this process read from Parameter Store. An app that fails its health gate may
+/// print its configuration; its last log lines travel in the reply (SSM command output, the
+/// report artifact), so every reply is redacted with these before it leaves the host.
+static READ: LazyLock<Mutex<Redactor>> = LazyLock::new(|| Mutex::new(Redactor::default()));
+
+/// Adds values to the set every reply is redacted with.
+pub fn remember(values: impl IntoIterator<Item = String>) {
+    let mut read = READ.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for v in values {
+        read.add(v);
+    }
+}
+
+/// The reply with every value read from Parameter Store replaced by `***`: its message, its
+/// log tail and its events' details.
+pub fn redact_reply(mut reply: AgentReply) -> AgentReply {
+    let read = READ.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if read.is_empty() {
+        return reply;
+    }
+    reply.message = read.redact(&reply.message);
+    for line in &mut reply.log_tail {
+        *line = read.redact(line);
+    }
+    for event in &mut reply.events {
+        event.detail = read.redact(&event.detail);
+    }
+    reply
+}
 
 /// Reads every parameter under `path` (recursively, decrypted).
 pub async fn from_ssm(path: &str) -> anyhow::Result<Vec<EnvVar>> {
@@ -38,5 +70,31 @@ pub async fn from_ssm(path: &str) -> anyhow::Result<Vec<EnvVar>> {
     if vars.is_empty() {
         bail!("--env-from-ssm {path}: no parameters found under this path");
     }
+    remember(vars.iter().map(|v| v.value.clone()));
     Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::protocol::Outcome;
+
+    #[test]
+    fn replies_lose_every_value_read_from_parameter_store() {
+        remember(["pg://u:PLANTED-db-pass@db/shop".to_string()]);
+        let reply = AgentReply {
+            host: "i-1".into(),
+            action: "deploy".into(),
+            outcome: Outcome::Failed,
+            message: "exited: pg://u:PLANTED-db-pass@db/shop refused".into(),
+            first_deployment: false,
+            before: None,
+            apps: vec![],
+            events: vec![],
+            log_tail: vec!["DATABASE_URL=pg://u:PLANTED-db-pass@db/shop".into()],
+        };
+        let out = redact_reply(reply);
+        assert_eq!(out.log_tail, vec!["DATABASE_URL=***".to_string()]);
+        assert_eq!(out.message, "exited: *** refused");
+    }
 }

@@ -63,6 +63,8 @@ pub async fn create_color(
                 }]),
             )])),
             restart_policy: super::restart_unless_stopped(),
+            // No setuid binary or file capability in the app's image can raise its privileges.
+            security_opt: Some(vec![super::proxy::NO_NEW_PRIVILEGES.to_string()]),
             ..Default::default()
         }),
         ..Default::default()

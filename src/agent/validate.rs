@@ -5,6 +5,7 @@
 
 use super::protocol::{AgentRequest, DeploySpec};
 use crate::exit::UsageError;
+use crate::image::reference::ImageRef;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -30,80 +31,9 @@ pub fn app_name(app: &str) -> Result<(), UsageError> {
     }
 }
 
-/// An image reference: `[registry[:port]/]path[:tag][@sha256:<64 hex>]`.
-pub fn image_ref(flag: &str, image: &str) -> Result<(), UsageError> {
-    let bad = |why: &str| {
-        Err(UsageError(format!(
-            "{flag} {image:?}: expected an image reference such as \
-             registry.example.com/team/app:1.2 or repo@sha256:<64 hex digits> ({why})"
-        )))
-    };
-    if image.is_empty() || image.len() > 255 {
-        return bad("empty or longer than 255 characters");
-    }
-    let (name, digest) = match image.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (image, None),
-    };
-    if let Some(d) = digest {
-        let hex = d.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() != 64
-            || !hex
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        {
-            return bad("the digest must be sha256: and 64 lowercase hex digits");
-        }
-    }
-    // The tag is what follows the last ':' after the last '/'.
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let (path, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
-        None => (name, None),
-    };
-    if let Some(tag) = tag {
-        let ok = !tag.is_empty()
-            && tag.len() <= 128
-            && !tag.starts_with(['.', '-'])
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !ok {
-            return bad("a tag is 1-128 letters, digits, '_', '.' or '-'");
-        }
-    }
-    let mut components = path.split('/').peekable();
-    let mut first = true;
-    while let Some(component) = components.next() {
-        let is_registry = first && components.peek().is_some() && looks_like_registry(component);
-        first = false;
-        let ok = if is_registry {
-            component
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
-        } else {
-            !component.is_empty()
-                && component.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && component.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && component.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-                })
-        };
-        if !ok {
-            return bad("path components are lowercase letters, digits, '.', '_' and '-'");
-        }
-    }
-    Ok(())
-}
-
-fn looks_like_registry(component: &str) -> bool {
-    component.contains(['.', ':']) || component == "localhost"
-}
-
-/// The registry host of an image reference, if it names one (`None` means Docker Hub).
-pub fn registry_of(image: &str) -> Option<&str> {
-    let (first, _) = image.split_once('/')?;
-    looks_like_registry(first).then_some(first)
+/// An image reference (see [`ImageRef`]): `[registry[:port]/]path[:tag][@sha256:<64 hex>]`.
+pub fn image_ref(flag: &str, image: &str) -> Result<ImageRef, UsageError> {
+    ImageRef::parse(image).map_err(|e| UsageError(format!("{flag} {e}")))
 }
 
 /// `--health-path`: an absolute HTTP path of printable ASCII without spaces.
@@ -162,12 +92,81 @@ pub fn public_address(address: &str) -> Result<IpAddr, UsageError> {
     })
 }
 
-/// An extra line for the proxy's backend section (checked by `haproxy -c` later; this only
-/// keeps it to one line).
+/// Keywords that open a section of HAProxy config: a line starting with one would end the
+/// backend and start a section of the user's (a `global` with its own `stats socket`).
+pub const SECTION_KEYWORDS: &[&str] = &[
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "peers",
+    "userlist",
+    "program",
+    "resolvers",
+    "cache",
+    "mailers",
+    "ring",
+    "http-errors",
+    "log-forward",
+    "crt-store",
+    "traces",
+];
+
+/// The backend-section keywords a `--proxy-line` may start with: tuning of timeouts, retries,
+/// balancing, connection reuse, compression and HTTP rules. Nothing here opens a socket, reads
+/// a file or reaches the runtime API (`stats` is refused: it can declare an admin page).
+pub const PROXY_LINE_KEYWORDS: &[&str] = &[
+    "timeout",
+    "option",
+    "no",
+    "http-request",
+    "http-response",
+    "http-after-response",
+    "http-check",
+    "balance",
+    "hash-type",
+    "hash-balance-factor",
+    "retries",
+    "retry-on",
+    "http-reuse",
+    "compression",
+    "cookie",
+    "fullconn",
+    "acl",
+    "redirect",
+    "max-keep-alive-queue",
+    "http-send-name-header",
+    "description",
+];
+
+/// An extra line for the proxy's backend section: one line, starting with a keyword of
+/// [`PROXY_LINE_KEYWORDS`] (`no` only as `no option ...`). Refused here, before any change on
+/// any host; `haproxy -c` then checks its arguments.
 pub fn proxy_line(line: &str) -> Result<(), UsageError> {
     if line.trim().is_empty() || line.len() > 500 || line.chars().any(|c| c.is_control()) {
         return Err(UsageError(format!(
             "--proxy-line {line:?}: expected one non-empty line of HAProxy config (no control characters, at most 500 characters)"
+        )));
+    }
+    let mut words = line.split_whitespace();
+    let keyword = words.next().unwrap_or_default();
+    if SECTION_KEYWORDS.contains(&keyword) {
+        return Err(UsageError(format!(
+            "--proxy-line {line:?}: `{keyword}` opens a new section; proxy lines are added to the app's backend section only"
+        )));
+    }
+    if keyword == "stats" {
+        return Err(UsageError(format!(
+            "--proxy-line {line:?}: `stats` is not allowed (it can expose the proxy's stats or admin interface); the agent manages the admin socket"
+        )));
+    }
+    let allowed = PROXY_LINE_KEYWORDS.contains(&keyword)
+        && (keyword != "no" || words.next() == Some("option"));
+    if !allowed {
+        return Err(UsageError(format!(
+            "--proxy-line {line:?}: `{keyword}` is not an allowed backend keyword; expected a line starting with one of: {}",
+            PROXY_LINE_KEYWORDS.join(", ")
         )));
     }
     Ok(())
@@ -315,10 +314,45 @@ mod tests {
     }
 
     #[test]
-    fn registry_is_found_only_when_named() {
-        assert_eq!(registry_of("127.0.0.1:5000/a:v1"), Some("127.0.0.1:5000"));
-        assert_eq!(registry_of("team/app:v1"), None);
-        assert_eq!(registry_of("app"), None);
+    fn proxy_lines_are_backend_keywords_only() {
+        for good in [
+            "timeout server 120s",
+            "option httpchk GET /health",
+            "no option http-server-close",
+            "http-request set-header X-Forwarded-Proto https",
+            "http-response del-header Server",
+            "balance roundrobin",
+            "retries 5",
+            "retry-on conn-failure empty-response",
+            "http-reuse safe",
+            "compression algo gzip",
+            "  timeout connect 3s",
+        ] {
+            assert!(proxy_line(good).is_ok(), "{good:?} refused");
+        }
+        for (bad, keyword) in [
+            ("global", "global"),
+            ("frontend admin", "frontend"),
+            ("listen x 0.0.0.0:9999", "listen"),
+            ("  defaults", "defaults"),
+            ("peers p", "peers"),
+            ("userlist u", "userlist"),
+            ("program p", "program"),
+            ("resolvers r", "resolvers"),
+            ("cache c", "cache"),
+            ("backend b", "backend"),
+            ("stats socket ipv4@0.0.0.0:9999 level admin", "stats"),
+            ("stats enable", "stats"),
+            ("server evil 169.254.169.254:80", "server"),
+            ("errorfile 503 /etc/shadow", "errorfile"),
+            ("no server x", "no"),
+        ] {
+            let err = proxy_line(bad).unwrap_err().0;
+            assert!(
+                err.contains(&format!("{bad:?}")) && err.contains(&format!("`{keyword}`")),
+                "{bad:?}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -26,8 +26,30 @@ pub struct DeployCmd {
 pub async fn deploy(cmd: DeployCmd) -> anyhow::Result<ExitCode> {
     let deploy_id = spec::new_deploy_id();
     let spec = cmd.spec.to_spec(&deploy_id)?;
+    let in_actions = std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true");
+    warn_secret_like_env(&spec.env, "--env", in_actions);
     let done = command::run_on_target(&cmd.target, AgentRequest::Deploy(spec), cmd.format).await?;
     Ok(done.exit)
+}
+
+/// Warns, on stderr and as a workflow annotation in Actions, for each `env` variable whose
+/// name looks like a secret (see [`crate::report::redact::secret_like_name`]).
+pub fn warn_secret_like_env(env: &[crate::agent::protocol::EnvVar], input: &str, in_actions: bool) {
+    for var in env
+        .iter()
+        .filter(|v| crate::report::redact::secret_like_name(&v.name))
+    {
+        let warning = crate::report::redact::env_secret_warning(input, &var.name);
+        if in_actions {
+            let annotation = crate::gha::commands::Annotation::new(
+                crate::gha::commands::AnnotationLevel::Warning,
+                warning,
+            );
+            println!("{annotation}");
+        } else {
+            eprintln!("warning: {warning}");
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -12,6 +12,7 @@ use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
 use crate::output::OutputFormat;
 use crate::report::hosts::{fleet_color, host_table, rollback_status};
 use crate::report::{FleetColor, HostRecord};
+use anyhow::Context as _;
 use clap::{Args, Command, Parser};
 use std::fmt::Write as _;
 
@@ -62,6 +63,14 @@ pub fn input_names() -> Vec<String> {
 
 /// Runs the rollback the step's inputs describe; returns the exit code of `bluegreen rollback`.
 async fn run_from_action_inputs(format: OutputFormat) -> anyhow::Result<ExitCode> {
+    // Masks first, so the runner hides the values in every later log line; the outputs and
+    // the summary are redacted here, since the runner does not mask what we write to files.
+    let redactor = crate::report::Redactor::from_env();
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        redactor
+            .emit_masks(&mut std::io::stdout())
+            .context("writing ::add-mask:: commands")?;
+    }
     let cmd = from_inputs(|name| std::env::var(name).ok())?;
     let app = cmd.app.clone().unwrap_or_default();
     let request = AgentRequest::Rollback { app: app.clone() };
@@ -70,7 +79,7 @@ async fn run_from_action_inputs(format: OutputFormat) -> anyhow::Result<ExitCode
         Err(e) => {
             // Docker, AWS or the network failed before any host answered: say so in the
             // step's outputs and summary too, not only in its log.
-            let summary = format!("## ❌ {app} rollback: failure\n\n{e:#}\n");
+            let summary = redactor.redact(&format!("## ❌ {app} rollback: failure\n\n{e:#}\n"));
             let written = crate::gha::set_output("status", "failure")
                 .and_then(|_| crate::gha::append_summary(&summary));
             if let Err(w) = written {
@@ -79,11 +88,22 @@ async fn run_from_action_inputs(format: OutputFormat) -> anyhow::Result<ExitCode
             return Err(e);
         }
     };
-    for (name, value) in outputs(&done) {
-        crate::gha::set_output(name, &value)?;
-    }
-    crate::gha::append_summary(&summary(&app, &done))?;
+    write_step(&app, &done, &redactor)?;
     Ok(done.exit)
+}
+
+/// The step's outputs and job summary (`GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`), through the
+/// redactor.
+pub fn write_step(
+    app: &str,
+    done: &Done,
+    redactor: &crate::report::Redactor,
+) -> anyhow::Result<()> {
+    for (name, value) in outputs(done) {
+        crate::gha::set_output(name, &redactor.redact(&value))?;
+    }
+    crate::gha::append_summary(&redactor.redact(&summary(app, done)))?;
+    Ok(())
 }
 
 /// The command as the inputs give it; an input the flags refuse is a usage error naming it.

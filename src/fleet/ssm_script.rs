@@ -164,22 +164,17 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
-/// An image reference as Docker accepts it: no spaces, quotes or shell characters.
+/// `--agent-image`: an image reference ([`ImageRef`](crate::image::reference::ImageRef)),
+/// so it has no spaces, quotes or shell characters and cannot be taken for a flag.
 pub fn validate_image_ref(image: &str) -> anyhow::Result<()> {
-    let ok = !image.is_empty()
-        && image.len() <= 512
-        && !image.starts_with('-')
-        && image
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(crate::exit::UsageError(format!(
-            "--agent-image {image:?}: expected an image reference such as ghcr.io/org/bluegreen-action:1.2.0 or repo@sha256:..."
-        ))
-        .into())
-    }
+    crate::image::reference::ImageRef::parse(image)
+        .map(|_| ())
+        .map_err(|e| {
+            crate::exit::UsageError(format!(
+                "--agent-image {e}; e.g. ghcr.io/org/bluegreen-action@sha256:..."
+            ))
+            .into()
+        })
 }
 
 /// The architecture line the script printed, if any.

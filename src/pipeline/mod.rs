@@ -52,7 +52,12 @@ pub async fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
         redactor
             .emit_masks(&mut std::io::stdout())
             .context("writing ::add-mask:: commands")?;
+        let values = config.deploy.env.iter().map(|v| v.value.as_str());
+        for mask in crate::report::redact::env_masks(values) {
+            println!("{mask}");
+        }
     }
+    crate::cli::deploy::warn_secret_like_env(&config.deploy.env, "env", runner.in_actions);
     let pipeline = Pipeline {
         workspace: runner
             .workspace

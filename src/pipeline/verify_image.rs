@@ -55,18 +55,25 @@ impl Pipeline {
         &self,
         image: &str,
     ) -> Result<Option<image::VerifyImageArgs>, Stop> {
-        let (repository, selector) = split_reference(image);
-        if image::reference::looks_like_ecr(repository)
-            && image::reference::parse_repository_uri(repository).is_none()
-        {
+        // Already checked as an input; a parse error here is still a usage error, not a panic.
+        let reference = image::reference::ImageRef::parse(image)
+            .map_err(|e| Stop::usage(format!("image {e}")))?;
+        let repository = reference.name();
+        if reference.looks_like_ecr() {
             return Err(Stop::usage(format!(
                 "image {}",
-                image::reference::malformed_ecr_uri(repository)
+                image::reference::malformed_ecr_uri(&repository)
             )));
         }
-        if image::reference::parse_repository_uri(repository).is_none() {
+        if reference.ecr().is_none() {
             return self.no_checks_outside_ecr(image).map(|()| None);
         }
+        // In `NAME:TAG@sha256:...` the digest wins and the tag is dropped, as Docker does.
+        let selector = match (&reference.digest, &reference.tag) {
+            (Some(d), _) => Some(("--digest", d.to_string())),
+            (None, Some(t)) => Some(("--tag", t.clone())),
+            (None, None) => None,
+        };
         let Some((flag, value)) = selector else {
             return Err(Stop::usage(format!(
                 "image {image:?}: an ECR image needs a tag or a digest (NAME:TAG or NAME@sha256:...)"
@@ -74,9 +81,9 @@ impl Pipeline {
         };
         let fixed = [
             "--repository".to_string(),
-            repository.to_string(),
+            repository,
             flag.to_string(),
-            value.to_string(),
+            value,
         ];
         image_inputs(&self.config, &fixed)
             .map(Some)
@@ -128,54 +135,4 @@ pub(super) async fn run_verify(
         ExitCode::Usage => UsageError(e.to_string()).into(),
         _ => anyhow::Error::from(e),
     })
-}
-
-/// Splits `repo:tag` / `repo@sha256:...` into the repository and the verify-image flag.
-/// In `NAME:TAG@sha256:...` the digest wins and the tag is dropped, as Docker does.
-pub(super) fn split_reference(image: &str) -> (&str, Option<(&'static str, &str)>) {
-    if let Some((named, digest)) = image.split_once('@') {
-        let (repo, _tag) = split_tag(named);
-        return (repo, Some(("--digest", digest)));
-    }
-    match split_tag(image) {
-        (repo, Some(tag)) => (repo, Some(("--tag", tag))),
-        (repo, None) => (repo, None),
-    }
-}
-
-/// `repo:tag` into the repository and the tag (a `:` before the last `/` is a registry port).
-pub(super) fn split_tag(image: &str) -> (&str, Option<&str>) {
-    let name_start = image.rfind('/').map_or(0, |i| i + 1);
-    match image[name_start..].rfind(':') {
-        Some(i) => (&image[..name_start + i], Some(&image[name_start + i + 1..])),
-        None => (image, None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_split_into_repository_and_selector() {
-        let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop";
-        assert_eq!(
-            split_reference(&format!("{ecr}:v2")),
-            (ecr, Some(("--tag", "v2")))
-        );
-        assert_eq!(
-            split_reference(&format!("{ecr}@sha256:abc")),
-            (ecr, Some(("--digest", "sha256:abc")))
-        );
-        assert_eq!(split_reference(ecr), (ecr, None));
-        assert_eq!(
-            split_reference(&format!("{ecr}:v2@sha256:abc")),
-            (ecr, Some(("--digest", "sha256:abc"))),
-            "the digest wins over a tag, as in Docker"
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/shop:v1"),
-            ("127.0.0.1:5000/shop", Some(("--tag", "v1")))
-        );
-    }
 }

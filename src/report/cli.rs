@@ -35,10 +35,13 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(token) = &args.github_token {
         redactor.add(token.clone());
     }
-    redactor
-        .emit_masks(&mut std::io::stdout())
-        .context("writing ::add-mask:: commands to stdout")?;
     let env = RunnerEnv::from_env();
+    // Only a runner hides masked values; elsewhere the mask commands would print the secrets.
+    if env.in_actions {
+        redactor
+            .emit_masks(&mut std::io::stdout())
+            .context("writing ::add-mask:: commands to stdout")?;
+    }
     let mut options = ReportOptions::from_runner(&env, redactor.clone());
     options.report_dir = args.report_dir.clone();
     let outcome = write_report(&run, &options);

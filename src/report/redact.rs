@@ -118,6 +118,38 @@ impl Redactor {
     }
 }
 
+/// Whether an environment variable's name says it holds a secret: it contains `TOKEN`,
+/// `SECRET`, `PASSWORD` or `PASSWD`, or ends in `_KEY` (case-insensitive).
+pub fn secret_like_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "PASSWD"]
+        .iter()
+        .any(|w| upper.contains(w))
+        || upper.ends_with("_KEY")
+}
+
+/// The warning for an `env` entry whose name looks secret: `env` values travel in the SSM
+/// command's parameters, where anyone who may read the command history sees them.
+pub fn env_secret_warning(input: &str, name: &str) -> String {
+    format!(
+        "{input} {name}: the name looks like a secret, but `env` values are visible in the SSM \
+         command history (and the container's inspect output); put it in SSM Parameter Store \
+         and name its path with env-from-ssm (--env-from-ssm) instead"
+    )
+}
+
+/// The job-log masks (`::add-mask::`) for the values of the app's `env`: the runner then hides
+/// them in every later log line. They are masked, not redacted from the report: `env` is for
+/// plain configuration, and a report with every `production` replaced would be unreadable.
+pub fn env_masks<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    values
+        .into_iter()
+        .map(str::trim)
+        .filter(|v| v.len() >= MIN_SECRET_LEN)
+        .map(crate::gha::commands::add_mask)
+        .collect()
+}
+
 fn json_escaped(s: &str) -> String {
     let quoted = serde_json::Value::String(s.to_string()).to_string();
     quoted
@@ -152,6 +184,36 @@ mod tests {
         assert_eq!(
             String::from_utf8(masks).unwrap(),
             "::add-mask::wJalrXUtnFEMI\n"
+        );
+    }
+
+    #[test]
+    fn secret_looking_env_names_are_spotted() {
+        for name in [
+            "GITHUB_TOKEN",
+            "db_password",
+            "API_SECRET_X",
+            "STRIPE_KEY",
+            "PASSWD",
+        ] {
+            assert!(secret_like_name(name), "{name}");
+        }
+        for name in ["DATABASE_URL", "KEYCLOAK_URL", "PORT", "MONKEY"] {
+            assert!(!secret_like_name(name), "{name}");
+        }
+        let w = env_secret_warning("env", "STRIPE_KEY");
+        assert!(
+            w.contains("STRIPE_KEY")
+                && w.contains("env-from-ssm")
+                && w.contains("SSM command history")
+        );
+    }
+
+    #[test]
+    fn env_values_get_job_log_masks() {
+        assert_eq!(
+            env_masks(["s3cr3t-value", "on", " padded-value "]),
+            vec!["::add-mask::s3cr3t-value", "::add-mask::padded-value"]
         );
     }
 }

@@ -1,4 +1,9 @@
-//! The sticky PR comment: one per app and environment, found again by its hidden marker.
+//! The sticky PR comment: one per app and environment, found again by its hidden marker
+//! among the comments written by the token's own identity.
+//!
+//! Anyone who may comment on a pull request can write our marker; only a comment of ours is
+//! ever edited. The identity is `github-actions[bot]` for the workflow token (an installation
+//! token, `ghs_...`, which cannot call `GET /user`) and the `GET /user` login for any other.
 
 use super::client::{id_of, write_permission, Api, Permission};
 use super::{CommentOutcome, GithubOptions, GithubProblem, COMMENT_PERMISSION};
@@ -34,20 +39,77 @@ pub(super) async fn post_sticky_comment(
     let body = render_comment(report, facts, &links);
     let marker = comment_marker(&report.app, &report.environment);
     let permission = write_permission(options, COMMENT_PERMISSION);
-    upsert_comment(api, pr, &marker, &body, permission)
-        .await
-        .unwrap_or_else(CommentOutcome::Warning)
+    let author = match identity(api, options).await {
+        Ok(author) => author,
+        Err(p) => return CommentOutcome::Warning(p),
+    };
+    upsert_comment(
+        api,
+        pr,
+        &Ours {
+            marker: &marker,
+            author: &author,
+        },
+        &body,
+        permission,
+    )
+    .await
+    .unwrap_or_else(CommentOutcome::Warning)
+}
+
+/// The login the workflow token writes as.
+pub const WORKFLOW_TOKEN_LOGIN: &str = "github-actions[bot]";
+
+/// The login of the token in use: `github-actions[bot]` for an installation token (the
+/// workflow token), the `GET /user` login otherwise.
+async fn identity(api: &Api, options: &GithubOptions) -> Result<String, GithubProblem> {
+    if options
+        .token
+        .as_deref()
+        .is_some_and(|t| t.starts_with("ghs_"))
+    {
+        return Ok(WORKFLOW_TOKEN_LOGIN.to_string());
+    }
+    let user = api
+        .call(
+            Method::GET,
+            "/user",
+            None,
+            Permission::Needs("a token that may read its own user (GET /user)"),
+        )
+        .await?;
+    user.get("login")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| GithubProblem::Transport("GET /user answered without a login".to_string()))
+}
+
+/// What makes a comment ours: written by our identity, and starting with our marker.
+struct Ours<'a> {
+    marker: &'a str,
+    author: &'a str,
+}
+
+impl Ours<'_> {
+    /// Starting with the marker (not merely containing it) keeps a reply that quotes our
+    /// comment from being taken for it; the author keeps a planted marker from being taken.
+    fn is(&self, comment: &Value) -> bool {
+        let author = comment.pointer("/user/login").and_then(Value::as_str);
+        let body = comment.get("body").and_then(Value::as_str);
+        author == Some(self.author) && body.is_some_and(|b| b.trim_start().starts_with(self.marker))
+    }
 }
 
 /// Updates our comment when the pull request has one, else creates it.
 async fn upsert_comment(
     api: &Api,
     pr: u64,
-    marker: &str,
+    ours: &Ours<'_>,
     body: &str,
     permission: Permission,
 ) -> Result<CommentOutcome, GithubProblem> {
-    match find_comment(api, pr, marker, permission).await? {
+    match find_comment(api, pr, ours, permission).await? {
         Some(id) => {
             update_comment(api, id, body, permission).await?;
             Ok(CommentOutcome::Updated {
@@ -124,12 +186,11 @@ fn no_pull_request_reason(options: &GithubOptions) -> String {
     }
 }
 
-/// Our comment: the first whose body starts with the marker. Starting with it (not merely
-/// containing it) keeps a reply that quotes our comment from being taken for it.
+/// Our comment: the first of ours (see [`Ours`]).
 async fn find_comment(
     api: &Api,
     pr: u64,
-    marker: &str,
+    ours: &Ours<'_>,
     permission: Permission,
 ) -> Result<Option<u64>, GithubProblem> {
     for page in 1..=MAX_COMMENT_PAGES {
@@ -139,12 +200,8 @@ async fn find_comment(
         );
         let comments = api.call(Method::GET, &route, None, permission).await?;
         let comments = comments.as_array().cloned().unwrap_or_default();
-        let ours = comments.iter().find(|c| {
-            c.get("body")
-                .and_then(Value::as_str)
-                .is_some_and(|b| b.trim_start().starts_with(marker))
-        });
-        if let Some(id) = ours.and_then(|c| c.get("id")).and_then(Value::as_u64) {
+        let found = comments.iter().find(|c| ours.is(c));
+        if let Some(id) = found.and_then(|c| c.get("id")).and_then(Value::as_u64) {
             return Ok(Some(id));
         }
         if comments.len() < COMMENTS_PER_PAGE {

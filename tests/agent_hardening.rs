@@ -1,0 +1,107 @@
+//! Least privilege on the host, read from the running processes: the proxy serves as a
+//! non-root user with no capability and no-new-privileges, on a read-only root filesystem
+//! whose only writable mount is the state directory; the admin socket is reachable only by
+//! root and the proxy user; the app container has no-new-privileges.
+
+mod support;
+
+use bluegreen::agent::protocol::Outcome;
+use bluegreen::agent::proxy::{NO_NEW_PRIVILEGES, PROXY_UID};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use support::TestApp;
+
+/// `Name:` lines of /proc/PID/status for every process of a container (host pids).
+async fn process_status(docker: &bollard::Docker, container: &str) -> Vec<String> {
+    let top = docker
+        .top_processes(
+            container,
+            Some(bollard::query_parameters::TopOptions {
+                ps_args: "-eo pid".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    let pids: Vec<String> = top
+        .processes
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|row| row.into_iter().next())
+        .collect();
+    assert!(!pids.is_empty(), "{container} runs no process");
+    pids.iter()
+        .map(|pid| std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap())
+        .collect()
+}
+
+fn field<'a>(status: &'a str, name: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+        .trim()
+}
+
+#[tokio::test]
+async fn the_proxy_runs_unprivileged_and_the_socket_is_private() {
+    let t = TestApp::new();
+    let reply = t.deploy(t.spec("v1")).await;
+    assert_eq!(reply.outcome, Outcome::Deployed, "{}", reply.message);
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let proxy = format!("{}-proxy", t.app);
+
+    for status in process_status(&docker, &proxy).await {
+        let uids: Vec<&str> = field(&status, "Uid").split_whitespace().collect();
+        assert!(
+            uids.iter().all(|u| *u == PROXY_UID.to_string()),
+            "the proxy runs as {uids:?}, not {PROXY_UID}"
+        );
+        for caps in ["CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(
+                field(&status, caps),
+                "0000000000000000",
+                "{caps} of the proxy (public port {} needs none)",
+                t.port
+            );
+        }
+        assert_eq!(field(&status, "NoNewPrivs"), "1");
+    }
+
+    let inspect = docker.inspect_container(&proxy, None).await.unwrap();
+    let host_config = inspect.host_config.unwrap();
+    assert_eq!(host_config.readonly_rootfs, Some(true));
+    assert_eq!(host_config.cap_drop, Some(vec!["ALL".to_string()]));
+    assert!(host_config
+        .security_opt
+        .unwrap_or_default()
+        .contains(&NO_NEW_PRIVILEGES.to_string()));
+    let mounts = inspect.mounts.unwrap_or_default();
+    let writable: Vec<_> = mounts.iter().filter(|m| m.rw == Some(true)).collect();
+    assert_eq!(writable.len(), 1, "{mounts:?}");
+    let app_dir = t.state_dir.join("apps").join(&t.app);
+    assert_eq!(
+        writable[0].source.as_deref().map(std::path::PathBuf::from),
+        Some(app_dir.clone())
+    );
+
+    let dir = std::fs::metadata(&app_dir).unwrap();
+    assert_eq!(dir.permissions().mode() & 0o777, 0o700);
+    let socket = std::fs::metadata(app_dir.join("admin.sock")).unwrap();
+    assert_eq!(
+        socket.permissions().mode() & 0o777,
+        0o600,
+        "the admin socket's mode"
+    );
+    assert_eq!(socket.uid(), PROXY_UID, "the admin socket's owner");
+
+    let app = format!("{}-blue", t.app);
+    let app_inspect = docker.inspect_container(&app, None).await.unwrap();
+    assert!(app_inspect
+        .host_config
+        .unwrap()
+        .security_opt
+        .unwrap_or_default()
+        .contains(&NO_NEW_PRIVILEGES.to_string()));
+    for status in process_status(&docker, &app).await {
+        assert_eq!(field(&status, "NoNewPrivs"), "1", "the app container");
+    }
+}
