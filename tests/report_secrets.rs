@@ -10,7 +10,8 @@
 //! which must be there), stderr, every file it wrote and every request it sent.
 
 use bluegreen::exit::ExitCode;
-use bluegreen::fleet::cli::{Done, HostLine};
+use bluegreen::fleet::command::Done;
+use bluegreen::report::HostRecord;
 use bluegreen::cli::rollback::write_step;
 use bluegreen::report::github::{publish_quietly, CommentOutcome, GithubOptions};
 use bluegreen::report::log::render_log;
@@ -177,7 +178,7 @@ async fn no_sink_leaks_a_planted_secret() {
     std::env::set_var("GITHUB_STEP_SUMMARY", step.path().join("summary"));
     let done = Done {
         exit: ExitCode::Failed,
-        hosts: vec![HostLine {
+        hosts: vec![HostRecord {
             host: "i-0a1b2c3d4e5f60001".into(),
             outcome: "failed".into(),
             live: None,
