@@ -36,7 +36,7 @@ pub struct RunInputs {
     /// Tag filter for the ssm target: Key=Value[,Value].
     #[arg(long)]
     pub target_tags: Option<String>,
-    /// AWS region.
+    /// AWS region of the instances (SSM, EC2); ECR is asked in the region of the image's host.
     #[arg(long)]
     pub region: Option<String>,
     /// The agent image run on each host.

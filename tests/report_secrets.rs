@@ -9,12 +9,12 @@
 //! sub-action as processes, each scanned in its stdout (but for the `::add-mask::` lines,
 //! which must be there), stderr, every file it wrote and every request it sent.
 
+use bluegreen::cli::rollback::write_step;
 use bluegreen::exit::ExitCode;
 use bluegreen::fleet::command::Done;
-use bluegreen::report::HostRecord;
-use bluegreen::cli::rollback::write_step;
 use bluegreen::report::github::{publish_quietly, CommentOutcome, GithubOptions};
 use bluegreen::report::log::render_log;
+use bluegreen::report::HostRecord;
 use bluegreen::report::{write_report, CommandRun, Redactor, ReportOptions, RunReport, Scope};
 use std::path::Path;
 use wiremock::matchers::{method, path_regex};

@@ -325,3 +325,70 @@ fn no_credentials_exits_5_and_shows_what_the_chain_tried() {
     );
     assert!(err.contains("WebIdentityToken"), "{err}");
 }
+
+/// The image's region comes from its ECR host: a repository URI in another region than the
+/// default chain's (the instances' region in a workflow) is verified there, with no --region.
+#[tokio::test]
+async fn a_repository_uri_is_verified_in_its_own_region() {
+    const OTHER: &str = "eu-west-2";
+    let admin = aws_sdk_ecr::Client::from_conf(ecr_conf(&moto_url(), OTHER, 2));
+    let name = unique("region");
+    admin
+        .create_repository()
+        .repository_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let amd = oci_manifest(&config_blob("amd64", &name), &format!("{name}-amd"));
+    let index = oci_index(&[("linux/amd64", &amd)]);
+    for (manifest, tag) in [(&amd, None), (&index, Some("v1"))] {
+        let mut put = admin
+            .put_image()
+            .repository_name(&name)
+            .image_manifest(&manifest.body)
+            .image_manifest_media_type(manifest.media_type)
+            .image_digest(manifest.digest.as_str());
+        if let Some(tag) = tag {
+            put = put.image_tag(tag);
+        }
+        put.send().await.unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    let uri = format!("{MOTO_ACCOUNT}.dkr.ecr.{OTHER}.amazonaws.com/{name}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+    let out = cmd
+        .args([
+            "verify-image",
+            "--repository",
+            &uri,
+            "--tag",
+            "v1",
+            "--scan-wait",
+            "0s",
+        ])
+        .args(["--format", "json"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", REGION)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["passed"], true, "{json}");
+    assert_eq!(
+        json["deploy_reference"],
+        format!("{uri}@{}", index.digest.as_str()),
+        "{json}"
+    );
+}

@@ -60,7 +60,8 @@ pub struct VerifyImageArgs {
     /// Wait this long for a scan that is still in progress.
     #[arg(long, value_parser = crate::duration::parse_flag, default_value = "60s")]
     pub scan_wait: Duration,
-    /// AWS region of the repository (default: the AWS default chain, e.g. AWS_REGION).
+    /// AWS region of the repository (default: the region in a repository URI, else the AWS
+    /// default chain, e.g. AWS_REGION).
     #[arg(long, value_parser = crate::image::reference::parse_region)]
     pub region: Option<String>,
     /// Registry (AWS account) id, when the repository belongs to another account.
@@ -72,6 +73,18 @@ pub struct VerifyImageArgs {
 }
 
 impl VerifyImageArgs {
+    /// The region ECR is asked in: `--region`, else the one a repository URI names
+    /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`), else `None` for the default chain. So an
+    /// image in another region than the instances (the `region` input of `run`) is found.
+    pub fn ecr_region(&self) -> Option<String> {
+        self.region.clone().or_else(|| {
+            reference::ImageRef::parse(&self.repository)
+                .ok()?
+                .ecr()
+                .map(|ecr| ecr.region)
+        })
+    }
+
     pub fn to_request(&self) -> Result<VerifyRequest, UsageError> {
         let image = match (&self.tag, &self.digest) {
             (Some(tag), None) => ImageSelector::Tag(tag.clone()),
@@ -100,7 +113,7 @@ impl VerifyImageArgs {
 pub async fn run(args: VerifyImageArgs) -> anyhow::Result<ExitCode> {
     let request = args.to_request()?;
     let options = ClientOptions {
-        region: args.region.clone(),
+        region: args.ecr_region(),
         ..ClientOptions::default()
     };
     let verdict = async {

@@ -57,7 +57,8 @@ pub(super) fn target_args(config: &RunConfig) -> anyhow::Result<TargetArgs> {
 }
 
 /// The image-check inputs, parsed by the flags of `verify-image` after `fixed` (the repository
-/// and the tag or digest).
+/// and the tag or digest). The `region` input is the instances' (SSM, EC2): ECR is asked in the
+/// region the image's own host names ([`image::VerifyImageArgs::ecr_region`]).
 pub(super) fn image_inputs(
     config: &RunConfig,
     fixed: &[String],
@@ -68,13 +69,12 @@ pub(super) fn image_inputs(
         args: image::VerifyImageArgs,
     }
     let i = &config.inputs;
-    let fields: [FlagInput; 6] = [
+    let fields: [FlagInput; 5] = [
         ("expect-digest", "expect-digest", &i.expect_digest),
         ("max-age", "max-image-age", &i.max_image_age),
         ("platform", "platform", &i.platform),
         ("scan-gate", "scan-gate", &i.scan_gate),
         ("scan-wait", "scan-wait", &i.scan_wait),
-        ("region", "region", &i.region),
     ];
     let parsed: VerifyOnly = parse_with_flags("verify-image", fixed, &fields, |input| {
         config.origin.name(input)

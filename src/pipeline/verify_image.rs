@@ -121,7 +121,7 @@ pub(super) async fn run_verify(
 ) -> anyhow::Result<ImageVerdict> {
     let request = args.to_request()?;
     let options = image::ClientOptions {
-        region: args.region.clone(),
+        region: args.ecr_region(),
         ..image::ClientOptions::default()
     };
     let verdict = async {
