@@ -140,6 +140,7 @@ async fn status_json_lists_live_and_target() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    support::schema::assert_matches("agent-reply", &json);
     assert_eq!(json["apps"][0]["live"]["color"], "green");
     assert_eq!(json["apps"][0]["live"]["image"], support::image("v2"));
     assert_eq!(

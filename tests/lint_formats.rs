@@ -1,6 +1,8 @@
 //! The four renderers of one report, and the exit codes of the binary.
 
 mod lint_common;
+#[path = "support/schema.rs"]
+mod schema;
 use bluegreen::lint::render::{self, Format};
 use lint_common::{workflow, Repo};
 use std::process::Command;
@@ -177,6 +179,7 @@ fn exit_codes_follow_fail_on_and_file_errors() {
     assert!(out.stdout.is_empty());
     let doc: serde_json::Value = serde_json::from_slice(&repo.read("report.json")).unwrap();
     assert_eq!(doc["counts"]["error"], 1);
+    schema::assert_matches("lint", &doc);
     repo.write(".github/workflows/bad.yml", "on: push\njobs: {a: [\n");
     let out = bin(&repo, &[]);
     assert_eq!(

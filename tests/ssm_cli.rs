@@ -1,6 +1,8 @@
 //! `bluegreen deploy|rollback|status --target ssm` as a user runs them, against the SSM test
 //! server: flags, validation, exit codes, output.
 
+#[path = "support/schema.rs"]
+mod schema;
 mod ssm_support;
 
 use serde_json::{json, Value};
@@ -84,6 +86,7 @@ async fn deploy_checks_every_host_then_rolls_out_in_batches() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v = stdout_json(&out);
+    schema::assert_matches("fleet-run", &v);
     assert_eq!(v["preflight"]["hosts"][0]["app"]["live"]["image"], "shop:1");
     let statuses: Vec<&str> = v["fleet"]["hosts"]
         .as_array()

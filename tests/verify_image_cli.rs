@@ -2,6 +2,8 @@
 //! environment (AWS_ENDPOINT_URL pointing at moto), rendering and exit codes
 //! (0 all checks pass, 1 a check failed, 2 usage, 5 environment).
 
+#[path = "support/schema.rs"]
+mod schema;
 mod verify_image_support;
 
 use serde_json::Value;
@@ -106,6 +108,7 @@ async fn a_passing_image_exits_0_with_the_json_verdict() {
         stderr(&out)
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    schema::assert_matches("verify-image", &json);
     assert_eq!(json["passed"], true);
     let reference = format!(
         "{MOTO_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}@{}",

@@ -87,7 +87,7 @@ async fn run_on_ssm(
         }
     };
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&run)?),
+        OutputFormat::Json => println!("{}", crate::output::json_document(&run)?),
         OutputFormat::Human => print!("{}", run.render_human()),
     }
     if let Some(pre) = run.preflight.as_ref().filter(|_| run.fleet.is_none()) {
@@ -133,7 +133,7 @@ fn ssm_comment(request: &AgentRequest) -> String {
 
 fn print_reply(reply: &AgentReply, format: OutputFormat) -> anyhow::Result<()> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(reply)?),
+        OutputFormat::Json => println!("{}", crate::output::json_document(reply)?),
         OutputFormat::Human => print!("{}", crate::agent::render::reply(reply)),
     }
     Ok(())

@@ -18,7 +18,7 @@ struct JsonVerdict<'a> {
 }
 
 pub fn json(verdict: &ImageVerdict) -> Result<String, serde_json::Error> {
-    serde_json::to_string_pretty(&JsonVerdict {
+    crate::output::json_document(&JsonVerdict {
         passed: verdict.passed(),
         deploy_reference: verdict.deploy_reference(),
         verdict,

@@ -21,6 +21,7 @@ pub fn image(tag: &str) -> String {
 }
 
 pub mod ports;
+pub mod schema;
 
 /// One app under test: its own name, state directory and public port (the two ports above
 /// it are the colors), leased from the allocator all test binaries share (`ports`).
