@@ -12,7 +12,7 @@
 FROM rust:1.95-alpine AS build
 RUN apk add --no-cache musl-dev perl make cmake
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock action.yml ./
 COPY src ./src
 COPY benches ./benches
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

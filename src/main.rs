@@ -2,7 +2,7 @@
 
 use bluegreen::exit::{classify, ExitCode};
 use bluegreen::{cli, image, lint, pipeline, report};
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -51,7 +51,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     init_tracing();
-    let cli = match Cli::try_parse() {
+    let cli = match cli_command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -100,8 +103,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The command line as `--help`, the completions and the man pages show it: `run`'s flags carry
+/// the action inputs' defaults.
+fn cli_command() -> clap::Command {
+    Cli::command().mut_subcommand("run", bluegreen::config::with_input_defaults)
+}
+
 fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
-    let mut cmd = visible_commands(Cli::command());
+    let mut cmd = visible_commands(cli_command());
     clap_complete::generate(shell, &mut cmd, "bluegreen", &mut std::io::stdout());
     Ok(ExitCode::Ok)
 }
@@ -124,7 +133,7 @@ fn visible_commands(cmd: clap::Command) -> clap::Command {
 /// The man pages come from the same clap definitions as `--help`, so they never drift.
 fn write_man_pages(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    let cmd = Cli::command();
+    let cmd = cli_command();
     match dir {
         None => {
             let mut out = Vec::new();

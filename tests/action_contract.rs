@@ -191,6 +191,38 @@ impl RunnerStep {
     }
 }
 
+/// `bluegreen run --help` shows each input's default as action.yml declares it, next to the
+/// flag of the same name (the flags have no value of their own, so that `INPUT_*` wins).
+#[test]
+fn run_help_shows_every_input_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let mut checked = 0;
+    for (name, default) in declared_inputs(&repo_file("action.yml")) {
+        if default.is_empty() || default.contains("${{") {
+            continue;
+        }
+        let at = help
+            .find(&format!("--{name} "))
+            .or_else(|| help.find(&format!("--{name}\n")))
+            .unwrap_or_else(|| panic!("--{name} is not in run --help:\n{help}"));
+        let next_flag = help[at + 2..]
+            .find("\n      --")
+            .map_or(help.len(), |n| at + 2 + n);
+        let entry = &help[at..next_flag];
+        assert!(
+            entry.contains(&format!("[default: {default}]")),
+            "--{name} should show [default: {default}]:\n{entry}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} inputs with a default");
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
