@@ -152,7 +152,7 @@ fn summary(app: &str, done: &Done) -> String {
 mod tests {
     use super::*;
     use crate::agent::Color;
-        use std::collections::HashMap;
+    use std::collections::HashMap;
 
     fn inputs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

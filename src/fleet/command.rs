@@ -25,7 +25,10 @@ fn fleet_record(h: &HostReport) -> HostRecord {
         (None, error) => HostRecord::without_reply(
             &h.host,
             wire_name(h.status),
-            &error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
+            &error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_default(),
         ),
     }
 }

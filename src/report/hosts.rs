@@ -80,7 +80,11 @@ pub fn host_table(hosts: &[HostRecord]) -> String {
             h.message.clone(),
         ]
     });
-    table(&["host", "outcome", "live after", "message"], rows, usize::MAX)
+    table(
+        &["host", "outcome", "live after", "message"],
+        rows,
+        usize::MAX,
+    )
 }
 
 #[cfg(test)]
@@ -100,7 +104,10 @@ mod tests {
     fn the_fleet_color_ignores_hosts_that_serve_nothing() {
         let one = [record("i-1", Some(Color::Blue)), record("i-2", None)];
         assert_eq!(fleet_color(&one), FleetColor::Blue);
-        let split = [record("i-1", Some(Color::Blue)), record("i-2", Some(Color::Green))];
+        let split = [
+            record("i-1", Some(Color::Blue)),
+            record("i-2", Some(Color::Green)),
+        ];
         assert_eq!(fleet_color(&split), FleetColor::Mixed);
         assert_eq!(fleet_color(&[]), FleetColor::None);
     }
@@ -108,6 +115,9 @@ mod tests {
     #[test]
     fn the_host_table_escapes_its_cells() {
         let md = host_table(&[record("i-2", Some(Color::Blue))]);
-        assert!(md.contains("| i-2 | rolled_back | blue | a \\| b |"), "{md}");
+        assert!(
+            md.contains("| i-2 | rolled_back | blue | a \\| b |"),
+            "{md}"
+        );
     }
 }

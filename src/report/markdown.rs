@@ -305,11 +305,7 @@ fn color_or_dash(c: Option<crate::agent::protocol::Color>) -> String {
 }
 
 /// A markdown table of at most `max_rows` rows; the rest become one "... and K more" row.
-pub fn table(
-    header: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
-    max_rows: usize,
-) -> String {
+pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>, max_rows: usize) -> String {
     let mut out = format!(
         "| {} |\n|{}\n",
         header.join(" | "),
