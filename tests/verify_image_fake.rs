@@ -8,6 +8,8 @@
 //! timestamps as epoch seconds, errors as HTTP 400 with `{"__type": code, "message": ...}`.
 //! Everything moto can do is tested against moto in tests/verify_image.rs.
 
+#[path = "support/ports.rs"]
+mod ports;
 mod verify_image_support;
 
 use bluegreen::image::client::ClientOptions;
@@ -27,26 +29,28 @@ const ACCOUNT: &str = "210987654321";
 const REPO: &str = "bgi-fake/app";
 const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 
-/// A 127.0.0.1 listener in this suite's port range (17000-17999).
-fn listener_in_range() -> std::net::TcpListener {
-    let start = 17000 + (std::process::id() as u16 % 900);
-    (0..1000)
-        .map(|i| 17000 + (start - 17000 + i) % 1000)
-        .find_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
-        .expect("no free port in 17000-17999")
+/// A 127.0.0.1 listener on a leased port (`tests/support/ports.rs`), held with its lease so
+/// no other test, in this process or another, is handed the same port.
+fn leased_listener() -> (std::net::TcpListener, ports::PortLease) {
+    let lease = ports::lease();
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", lease.port(0))).expect("bind a leased port");
+    (listener, lease)
 }
 
 struct FakeEcr {
     server: MockServer,
+    _lease: ports::PortLease,
 }
 
 impl FakeEcr {
     async fn start() -> Self {
-        let server = MockServer::builder()
-            .listener(listener_in_range())
-            .start()
-            .await;
-        FakeEcr { server }
+        let (listener, lease) = leased_listener();
+        let server = MockServer::builder().listener(listener).start().await;
+        FakeEcr {
+            server,
+            _lease: lease,
+        }
     }
 
     fn url(&self) -> String {
@@ -591,9 +595,9 @@ async fn a_missing_repository_says_when_names_cannot_be_listed() {
 
 #[tokio::test]
 async fn an_endpoint_that_does_not_answer_is_reported_with_the_region() {
-    let closed = listener_in_range();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    // A leased port nobody listens on: the lease keeps every other test off it.
+    let lease = ports::lease();
+    let url = format!("http://127.0.0.1:{}", lease.port(0));
     let err = verify(&client(&url, "eu-central-9"), &by_tag())
         .await
         .unwrap_err();
