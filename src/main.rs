@@ -28,6 +28,8 @@ enum Command {
     Report(report::cli::ReportArgs),
     /// The whole pipeline: lint, verify image, preflight, deploy, verify live, report.
     Run(Box<pipeline::RunArgs>),
+    /// Revert an interrupted (unverified) switch to the last verified version.
+    Recover(fleet::cli::RecoverCmd),
     /// Host agent: run one request on this host and print one marked JSON reply line.
     #[command(hide = true)]
     Agent(agent::cli::AgentArgs),
@@ -73,6 +75,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::cli::report(args).await,
         Command::Run(args) => pipeline::run_cli(*args).await,
         Command::Agent(args) => agent::cli::run_agent(args).await,
+        Command::Recover(cmd) => fleet::cli::recover(cmd).await,
     }
 }
 

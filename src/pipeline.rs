@@ -491,6 +491,9 @@ impl Pipeline {
                         self.config.deploy.app, self.deploy_id
                     ))
                     .map_err(|e| Stop::usage(e.to_string()))?;
+                let spec = self.deploy_spec(&self.config.deploy.image);
+                crate::agent::validate::command_timeout_covers(self.target.command_timeout, &spec)
+                    .map_err(|e| Stop::usage(e.to_string()))?;
                 let client = ssm::client(self.target.region.as_deref()).await;
                 let transport = SsmTransport::new(client, settings, self.events.clone());
                 let hosts = preflight::resolve_targets(&transport, &selection)

@@ -359,8 +359,44 @@ fn bad_flags_fail_with_exit_2_naming_the_flag() {
             ],
             "--image-platform",
         ),
+        // Durations: an overflow is an input error, never a panic.
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--ssm-poll-min",
+                "18446744073709551615",
+            ],
+            "--ssm-poll-min",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--ssm-poll-max",
+                "99999999999999999999999s",
+            ],
+            "--ssm-poll-max",
+        ),
     ];
-    for (args, flag) in cases {
+    let deploy_cases: Vec<(Vec<&str>, &str)> = vec![
+        // The command must outlast the deploy: both inputs and values are named.
+        (
+            deploy_args(id, &["--command-timeout", "60s", "--health-timeout", "60s"]),
+            "--command-timeout 1m: expected more than --health-timeout 1m",
+        ),
+        (
+            deploy_args(id, &["--drain", "18446744073709551615"]),
+            "--drain",
+        ),
+    ];
+    for (args, flag) in cases.into_iter().chain(deploy_cases) {
         let out = bluegreen(None, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");

@@ -42,6 +42,21 @@ pub struct RollbackCmd {
     /// this command, and write the step's outputs (status, live-color) and job summary.
     #[arg(long, conflicts_with_all = ["app", "instance_ids", "target_tags"])]
     pub from_action_inputs: bool,
+    /// Change nothing unless the live version is this image reference or deploy id (on each
+    /// host); otherwise exit 6. A host already rolled back from it succeeds as a no-op.
+    #[arg(long, value_name = "IMAGE_OR_DEPLOY_ID")]
+    pub expect_live: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecoverCmd {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The app whose interrupted switch is reverted to its last verified version.
+    #[arg(long)]
+    pub app: String,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -124,7 +139,16 @@ pub async fn rollback(cmd: RollbackCmd) -> anyhow::Result<ExitCode> {
         (false, Some(app)) => app,
         (false, None) => return Err(UsageError("--app: required".into()).into()),
     };
-    let request = AgentRequest::Rollback { app };
+    let request = AgentRequest::Rollback {
+        app,
+        expect_live: cmd.expect_live,
+    };
+    let done = run_on_target(&cmd.target, request, cmd.format).await?;
+    Ok(done.exit)
+}
+
+pub async fn recover(cmd: RecoverCmd) -> anyhow::Result<ExitCode> {
+    let request = AgentRequest::Recover { app: cmd.app };
     let done = run_on_target(&cmd.target, request, cmd.format).await?;
     Ok(done.exit)
 }
@@ -184,6 +208,9 @@ async fn run_on_ssm(
 ) -> anyhow::Result<Done> {
     let selection = target.ssm_selection()?;
     let settings = target.ssm_settings(ssm_comment(&request))?;
+    if let AgentRequest::Deploy(spec) = &request {
+        crate::agent::validate::command_timeout_covers(target.command_timeout, spec)?;
+    }
     let events = EventLog::new();
     let client = ssm::client(target.region.as_deref()).await;
     let transport = SsmTransport::new(client, settings, events.clone());
@@ -213,7 +240,7 @@ pub(crate) async fn repair_after_interrupt(
 ) -> String {
     let app = match request {
         AgentRequest::Deploy(spec) => Some(spec.app.as_str()),
-        AgentRequest::Rollback { app } => Some(app.as_str()),
+        AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => Some(app.as_str()),
         AgentRequest::Status { .. } => None,
     };
     let Some(app) = app else {
@@ -330,7 +357,8 @@ async fn run_fleet(
 fn ssm_comment(request: &AgentRequest) -> String {
     match request {
         AgentRequest::Deploy(spec) => format!("bluegreen deploy {} {}", spec.app, spec.deploy_id),
-        AgentRequest::Rollback { app } => format!("bluegreen rollback {app}"),
+        AgentRequest::Rollback { app, .. } => format!("bluegreen rollback {app}"),
+        AgentRequest::Recover { app } => format!("bluegreen recover {app}"),
         AgentRequest::Status { app } => {
             format!("bluegreen status {}", app.as_deref().unwrap_or("all apps"))
         }

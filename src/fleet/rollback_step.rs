@@ -31,7 +31,10 @@ pub fn input_names() -> Vec<String> {
 pub async fn run(format: OutputFormat) -> anyhow::Result<ExitCode> {
     let cmd = from_inputs(|name| std::env::var(name).ok())?;
     let app = cmd.app.clone().unwrap_or_default();
-    let request = AgentRequest::Rollback { app: app.clone() };
+    let request = AgentRequest::Rollback {
+        app: app.clone(),
+        expect_live: cmd.expect_live.clone(),
+    };
     let done = match run_on_target(&cmd.target, request, format).await {
         Ok(done) => done,
         Err(e) => {
@@ -94,6 +97,7 @@ fn outputs(done: &Done) -> [(&'static str, String); 2] {
         ExitCode::Ok => "rolled-back",
         ExitCode::NothingToRollBack => "nothing-to-roll-back",
         ExitCode::Locked => "locked",
+        ExitCode::NotExpectedLive => "not-expected-live",
         _ => "failure",
     };
     let mut colors: Vec<String> = done
@@ -116,7 +120,7 @@ fn summary(app: &str, done: &Done) -> String {
     let [(_, status), (_, live)] = outputs(done);
     let icon = match done.exit {
         ExitCode::Ok => "✅",
-        ExitCode::NothingToRollBack | ExitCode::Locked => "⚠️",
+        ExitCode::NothingToRollBack | ExitCode::Locked | ExitCode::NotExpectedLive => "⚠️",
         _ => "❌",
     };
     let mut md = format!("## {icon} {app} rollback: {status}\n\n");

@@ -80,7 +80,7 @@ pub async fn run(
             }
         }
         // A rollback walks the fleet with the same limits, but is never itself rolled back.
-        AgentRequest::Rollback { .. } => {
+        AgentRequest::Rollback { .. } | AgentRequest::Recover { .. } => {
             check_reachable(transport, &hosts).await?;
             RolloutPlan {
                 limits,
