@@ -586,7 +586,7 @@ impl Pipeline {
                         let what =
                             crate::fleet::cli::repair_after_interrupt(transport, &request, signal)
                                 .await;
-                        failed_fleet(&hosts, &what)
+                        rollout::sweep_after_cancel(transport, &hosts, &request, &what, rollout::CANCEL_SWEEP, &self.events).await
                     }
                 }
             }
@@ -604,12 +604,13 @@ impl Pipeline {
                     report = rollout::rollout(transport, hosts, &request, plan, &self.events) => report,
                     signal = crate::fleet::cli::interrupted() => {
                         let cancelled = transport.cancel_in_flight().await;
-                        failed_fleet(hosts, &format!(
+                        let reason = format!(
                             "{signal}: CancelCommand sent for {} commands in flight; SSM does not \
                              guarantee the processes stop, so hosts may be mid-deploy: check them \
                              with `bluegreen status --target ssm`",
                             cancelled.len()
-                        ))
+                        );
+                        rollout::sweep_after_cancel(transport, hosts, &request, &reason, rollout::CANCEL_SWEEP, &self.events).await
                     }
                 }
             }
@@ -953,19 +954,6 @@ fn preflight_plan(report: &PreflightReport) -> Result<Vec<HostPlan>, Stop> {
             state: h.app.clone(),
         })
         .collect())
-}
-
-fn failed_fleet(hosts: &[String], reason: &str) -> FleetReport {
-    FleetReport {
-        action: "deploy".into(),
-        hosts: Vec::new(),
-        batch_size: 0,
-        max_errors: 0,
-        errors: hosts.len(),
-        budget_exceeded: false,
-        fleet_rolled_back: false,
-        message: reason.to_string(),
-    }
 }
 
 fn fleet_status(report: &FleetReport) -> RunStatus {

@@ -448,4 +448,10 @@ async fn sigterm_cancels_the_commands_in_flight() {
     let cancels = server.requests_of("CancelCommand").await;
     assert_eq!(cancels.len(), 1);
     assert_eq!(cancels[0]["body"]["CommandId"], command_id.as_str());
+    // The host is still in the output: its status sweep got no answer within 5 s.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&ids[0]) && stdout.contains("UNKNOWN"),
+        "{stdout}"
+    );
 }

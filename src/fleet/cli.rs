@@ -218,14 +218,40 @@ async fn run_on_ssm(
         result = run_fleet(&transport, target, &selection, &request, format, &events) => result,
         signal = interrupted() => {
             let cancelled = transport.cancel_in_flight().await;
-            eprintln!(
-                "error: {signal}: CancelCommand sent for {} commands in flight ({}); SSM does not \
+            let reason = format!(
+                "{signal}: CancelCommand sent for {} commands in flight ({}); SSM does not \
                  guarantee the processes stop, so hosts may be mid-deploy: check them with \
                  `bluegreen status --target ssm`",
                 cancelled.len(),
                 cancelled.join(", ")
             );
-            Ok(Done { exit: ExitCode::Failed, hosts: vec![] })
+            eprintln!("error: {reason}");
+            // Every host of the command stays in the output, with what its status says now.
+            let hosts = tokio::time::timeout(
+                super::rollout::CANCEL_SWEEP,
+                super::preflight::resolve_targets(&transport, &selection),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+            let report = super::rollout::sweep_after_cancel(
+                &transport,
+                &hosts,
+                &request,
+                &reason,
+                super::rollout::CANCEL_SWEEP,
+                &events,
+            )
+            .await;
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                OutputFormat::Human => println!("{}", report.render_human()),
+            }
+            Ok(Done {
+                exit: ExitCode::Failed,
+                hosts: report.hosts.iter().map(HostLine::from_fleet).collect(),
+            })
         }
     }
 }

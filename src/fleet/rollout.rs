@@ -24,6 +24,11 @@ pub enum HostStatus {
     RolledBack,
     /// Switched in this deploy; the fleet rollback failed on it: it serves the new version.
     RollbackFailed,
+    /// The run was cancelled before this host switched: it serves the version it had.
+    Cancelled,
+    /// The run was cancelled and the host's status did not come back in time, or it was
+    /// mid-switch (unverified): check it with `bluegreen status`.
+    Unknown,
 }
 
 /// One host's outcome, with everything it returned.
@@ -138,6 +143,8 @@ fn status_word(s: HostStatus) -> &'static str {
         HostStatus::Skipped => "skipped",
         HostStatus::RolledBack => "rolled back",
         HostStatus::RollbackFailed => "ROLLBACK FAILED",
+        HostStatus::Cancelled => "cancelled",
+        HostStatus::Unknown => "UNKNOWN",
     }
 }
 
@@ -276,6 +283,93 @@ pub async fn rollout<T: Transport>(
         errors,
         budget_exceeded,
         fleet_rolled_back,
+        message,
+    }
+}
+
+/// How long the status sweep after a cancel may take in all.
+pub const CANCEL_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// After a cancel (the runner's SIGTERM): no new batch starts, the caller has cancelled the
+/// commands in flight, and every host of this deploy is asked for its status, all at once,
+/// for at most `within`. Every host stays in the report: succeeded where this deploy is live
+/// and verified, cancelled where another version is live, unknown where the sweep got no
+/// answer or the host is mid-switch.
+pub async fn sweep_after_cancel<T: Transport>(
+    transport: &T,
+    hosts: &[String],
+    request: &AgentRequest,
+    reason: &str,
+    within: std::time::Duration,
+    events: &EventLog,
+) -> FleetReport {
+    let timer = events.start(&Scope::Pipeline, "cancel_sweep");
+    let (app, deploy_id) = match request {
+        AgentRequest::Deploy(spec) => (Some(spec.app.clone()), Some(spec.deploy_id.as_str())),
+        AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => {
+            (Some(app.clone()), None)
+        }
+        AgentRequest::Status { app } => (app.clone(), None),
+    };
+    let status = AgentRequest::Status { app };
+    let runs = tokio::time::timeout(within, transport.run_batch(hosts, &status))
+        .await
+        .unwrap_or_default();
+    let mut reports: Vec<HostReport> = hosts
+        .iter()
+        .map(|h| {
+            let mut r = HostReport::skipped(h);
+            r.status = HostStatus::Unknown;
+            r.error = Some(HostFailure {
+                kind: super::transport::FailureKind::Cancelled,
+                message: format!("{reason}; no status within {} ms", within.as_millis()),
+            });
+            r
+        })
+        .collect();
+    for run in runs {
+        let (Some(report), Ok(reply)) =
+            (reports.iter_mut().find(|r| r.host == run.host), run.result)
+        else {
+            continue;
+        };
+        let app_state = reply.apps.first();
+        let live = app_state
+            .and_then(|a| a.live.as_ref())
+            .and_then(|l| l.deploy_id.as_deref());
+        // Nothing of the app on the host counts as verified: nothing is mid-switch there.
+        let verified = app_state.is_none_or(|a| a.verified);
+        report.status = match (deploy_id, live) {
+            (Some(ours), Some(live)) if ours == live && verified => HostStatus::Succeeded,
+            (Some(ours), Some(live)) if ours == live => HostStatus::Unknown,
+            _ if verified => HostStatus::Cancelled,
+            _ => HostStatus::Unknown,
+        };
+        report.error = Some(HostFailure {
+            kind: super::transport::FailureKind::Cancelled,
+            message: reason.to_string(),
+        });
+        report.status_after = Some(reply);
+    }
+    let count = |s: HostStatus| reports.iter().filter(|r| r.status == s).count();
+    let (ok, cancelled, unknown) = (
+        count(HostStatus::Succeeded),
+        count(HostStatus::Cancelled),
+        count(HostStatus::Unknown),
+    );
+    let message = format!(
+        "{reason}; after the cancel: {ok} hosts serve this deploy, {cancelled} the version they had, {unknown} unknown (check them with `bluegreen status`)"
+    );
+    timer.fail(&message);
+    record_hosts(events, &reports);
+    FleetReport {
+        action: request.action().to_string(),
+        errors: reports.len() - ok,
+        hosts: reports,
+        batch_size: 0,
+        max_errors: 0,
+        budget_exceeded: false,
+        fleet_rolled_back: false,
         message,
     }
 }
@@ -687,6 +781,62 @@ mod tests {
         assert_eq!(report.hosts[1].status, HostStatus::RolledBack);
         assert!(report.hosts[1].status_after.is_some());
         assert_eq!(report.hosts[2].status, HostStatus::Failed);
+    }
+
+    /// After a cancel every host is in the report: the sweep's answer, or unknown.
+    #[tokio::test]
+    async fn a_cancel_sweep_keeps_every_host() {
+        let t = Scripted {
+            silent: ["h1".to_string()].into(),
+            ..Default::default()
+        };
+        let hosts = hosts(3);
+        let within = std::time::Duration::from_millis(500);
+        let report = sweep_after_cancel(
+            &t,
+            &hosts,
+            &deploy(),
+            "terminated",
+            within,
+            &EventLog::new(),
+        )
+        .await;
+        let statuses: Vec<HostStatus> = report.hosts.iter().map(|h| h.status).collect();
+        // h1's status says d1 is live and verified; h2 and h3 answer with nothing of this deploy.
+        assert_eq!(
+            statuses,
+            [
+                HostStatus::Succeeded,
+                HostStatus::Cancelled,
+                HostStatus::Cancelled
+            ]
+        );
+        assert_eq!(report.exit_code(), ExitCode::Failed);
+
+        // A transport that never answers: the sweep ends on time, every host unknown.
+        struct Stuck;
+        impl Transport for Stuck {
+            async fn run(&self, _: &str, _: &AgentRequest) -> anyhow::Result<AgentReply> {
+                unreachable!()
+            }
+            async fn run_batch(&self, _: &[String], _: &AgentRequest) -> Vec<HostRun> {
+                std::future::pending().await
+            }
+        }
+        let started = std::time::Instant::now();
+        let report = sweep_after_cancel(
+            &Stuck,
+            &hosts,
+            &deploy(),
+            "terminated",
+            within,
+            &EventLog::new(),
+        )
+        .await;
+        assert!(started.elapsed() < within * 3);
+        assert_eq!(report.hosts.len(), 3);
+        assert!(report.hosts.iter().all(|h| h.status == HostStatus::Unknown));
+        assert!(report.message.contains("3 unknown"), "{}", report.message);
     }
 
     #[tokio::test]
