@@ -301,8 +301,70 @@ impl Pipeline {
             return Ok(Some(RunStatus::Success));
         }
         let spec = self.deploy_spec(&image);
+        // One deploy per app and environment across the fleet, released on every exit path.
+        let lock = self.take_fleet_lock(&fleet).await?;
+        let result = self.deploy_and_verify(&fleet, &spec, found).await;
+        if let (Some(lock), Fleet::Ssm { transport, .. }) = (lock, &fleet) {
+            if let Err(e) = lock.release(transport.client()).await {
+                eprintln!("warning: {e:#}; it expires at {}", lock.holder.expires_at);
+            }
+        }
+        result
+    }
+
+    /// The fleet lock `/bluegreen/locks/<app>/<environment>` (SSM targets only); a lock
+    /// another deploy holds stops the run as locked, before any host is touched.
+    async fn take_fleet_lock(
+        &self,
+        fleet: &Fleet,
+    ) -> Result<Option<crate::fleet::fleet_lock::FleetLock>, Stop> {
+        let Fleet::Ssm { transport, .. } = fleet else {
+            return Ok(None);
+        };
+        let ttl =
+            self.target.command_timeout.saturating_mul(3) + std::time::Duration::from_secs(600);
+        let holder = crate::fleet::fleet_lock::Holder {
+            deploy_id: self.deploy_id.clone(),
+            run_url: self.runner.run_url(),
+            expires_at: chrono::Utc::now()
+                + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::hours(1)),
+        };
+        let taken = crate::fleet::fleet_lock::acquire(
+            transport.client(),
+            &self.config.deploy.app,
+            &self.config.environment,
+            holder,
+            std::time::Duration::ZERO,
+        )
+        .await;
+        match taken {
+            Ok(lock) => {
+                if let Some(old) = &lock.took_over {
+                    eprintln!(
+                        "warning: the fleet lock {} of deploy {} had expired; taken over",
+                        lock.name, old.deploy_id
+                    );
+                }
+                Ok(Some(lock))
+            }
+            Err(e) if e.is::<crate::fleet::fleet_lock::Held>() => Err(Stop {
+                status: RunStatus::Locked,
+                code: ExitCode::Locked,
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(Stop::environment(format!("{e:#}"))),
+        }
+    }
+
+    async fn deploy_and_verify(
+        &self,
+        fleet: &Fleet,
+        spec: &DeploySpec,
+        found: &mut Findings,
+    ) -> Result<Option<RunStatus>, Stop> {
+        let spec = spec.clone();
         found.deployment = self.start_github_deployment(found).await;
-        let report = self.deploy_stage(&fleet, &spec).await;
+        let report = self.deploy_stage(fleet, &spec).await;
         let status = fleet_status(&report);
         found.fleet = Some(report);
         if status != RunStatus::Success {
@@ -320,7 +382,7 @@ impl Pipeline {
                     .map_or_else(String::new, |f| f.message.clone()),
             });
         }
-        self.verify_live_stage(&fleet, &spec).await?;
+        self.verify_live_stage(fleet, &spec).await?;
         Ok(Some(RunStatus::Success))
     }
 

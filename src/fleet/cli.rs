@@ -24,6 +24,12 @@ pub struct DeployCmd {
     pub target: TargetArgs,
     #[command(flatten)]
     pub spec: DeployArgs,
+    /// SSM: the environment of the fleet lock /bluegreen/locks/<app>/<environment>.
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// SSM: how long to wait for the fleet lock another deploy holds before refusing (exit 4).
+    #[arg(long, default_value = "0s", value_parser = crate::agent::cli::parse_duration_arg)]
+    pub lock_wait: std::time::Duration,
     /// Output format of the reply.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
@@ -129,7 +135,13 @@ fn wire_name(value: impl serde::Serialize) -> String {
 pub async fn deploy(cmd: DeployCmd) -> anyhow::Result<ExitCode> {
     let deploy_id = new_deploy_id();
     let spec = cmd.spec.to_spec(&deploy_id)?;
-    let done = run_on_target(&cmd.target, AgentRequest::Deploy(spec), cmd.format).await?;
+    let lock = LockArgs {
+        environment: cmd.environment.clone(),
+        wait: cmd.lock_wait,
+    };
+    lock.check()?;
+    let request = AgentRequest::Deploy(spec);
+    let done = run_on_target_locked(&cmd.target, request, cmd.format, Some(lock)).await?;
     Ok(done.exit)
 }
 
@@ -169,11 +181,55 @@ pub fn new_deploy_id() -> String {
     )
 }
 
+/// The fleet lock of an SSM deploy (`--environment`, `--lock-wait`).
+#[derive(Debug, Clone)]
+pub struct LockArgs {
+    pub environment: String,
+    pub wait: std::time::Duration,
+}
+
+impl LockArgs {
+    /// The longest `--lock-wait`.
+    pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    fn check(&self) -> Result<(), UsageError> {
+        let env_ok = !self.environment.is_empty()
+            && self.environment.len() <= 100
+            && self
+                .environment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !env_ok {
+            return Err(UsageError(format!(
+                "--environment {:?}: expected 1-100 letters, digits, '-', '_' or '.'",
+                self.environment
+            )));
+        }
+        if self.wait > Self::MAX_WAIT {
+            return Err(UsageError(format!(
+                "--lock-wait {}: expected at most 1h",
+                humantime::format_duration(self.wait)
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Sends the request to the target's hosts and prints their replies.
 pub(super) async fn run_on_target(
     target: &TargetArgs,
     request: AgentRequest,
     format: OutputFormat,
+) -> anyhow::Result<Done> {
+    run_on_target_locked(target, request, format, None).await
+}
+
+/// [`run_on_target`], holding the fleet lock for an SSM deploy.
+async fn run_on_target_locked(
+    target: &TargetArgs,
+    request: AgentRequest,
+    format: OutputFormat,
+    lock: Option<LockArgs>,
 ) -> anyhow::Result<Done> {
     // The hosts' agents check the request again; checking it here first means a bad value
     // is a usage error (exit 2) before any AWS call, on every target.
@@ -196,7 +252,7 @@ pub(super) async fn run_on_target(
                 hosts: vec![HostLine::from_reply("local", &reply)],
             })
         }
-        TargetKind::Ssm => run_on_ssm(target, request, format).await,
+        TargetKind::Ssm => run_on_ssm(target, request, format, lock).await,
     }
 }
 
@@ -205,6 +261,7 @@ async fn run_on_ssm(
     target: &TargetArgs,
     request: AgentRequest,
     format: OutputFormat,
+    lock: Option<LockArgs>,
 ) -> anyhow::Result<Done> {
     let selection = target.ssm_selection()?;
     let settings = target.ssm_settings(ssm_comment(&request))?;
@@ -213,9 +270,76 @@ async fn run_on_ssm(
     }
     let events = EventLog::new();
     let client = ssm::client(target.region.as_deref()).await;
+    let lock_client = client.clone();
     let transport = SsmTransport::new(client, settings, events.clone());
+    // One deploy per app and environment across the fleet, before any host is touched.
+    let held = match (&request, lock) {
+        (AgentRequest::Deploy(spec), Some(lock)) => {
+            let holder = super::fleet_lock::Holder {
+                deploy_id: spec.deploy_id.clone(),
+                run_url: crate::gha::runner::RunnerEnv::from_env().run_url(),
+                expires_at: chrono::Utc::now()
+                    + chrono::Duration::from_std(lock_ttl(target.command_timeout))
+                        .unwrap_or_else(|_| chrono::Duration::hours(1)),
+            };
+            let taken = super::fleet_lock::acquire(
+                &lock_client,
+                &spec.app,
+                &lock.environment,
+                holder,
+                lock.wait,
+            )
+            .await;
+            match taken {
+                Ok(l) => {
+                    if let Some(old) = &l.took_over {
+                        eprintln!(
+                            "warning: the fleet lock {} of deploy {} had expired at {}; taken over",
+                            l.name,
+                            old.deploy_id,
+                            old.expires_at.format("%Y-%m-%d %H:%M:%SZ")
+                        );
+                    }
+                    Some(l)
+                }
+                Err(e) if e.is::<super::fleet_lock::Held>() => {
+                    eprintln!("error: {e}");
+                    return Ok(Done {
+                        exit: ExitCode::Locked,
+                        hosts: vec![],
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        _ => None,
+    };
+    let result = run_ssm_command(&transport, target, &selection, &request, format, &events).await;
+    if let Some(l) = held {
+        if let Err(e) = l.release(&lock_client).await {
+            eprintln!("warning: {e:#}; it expires at {}", l.holder.expires_at);
+        }
+    }
+    result
+}
+
+/// How long a fleet lock stays valid if its holder dies without releasing it: long enough for
+/// a deploy of many batches, short enough that a killed run does not block the next day.
+fn lock_ttl(command_timeout: std::time::Duration) -> std::time::Duration {
+    command_timeout.saturating_mul(3) + std::time::Duration::from_secs(600)
+}
+
+/// The rollout over SSM, with the interrupt path.
+async fn run_ssm_command(
+    transport: &SsmTransport,
+    target: &TargetArgs,
+    selection: &TargetSelection,
+    request: &AgentRequest,
+    format: OutputFormat,
+    events: &EventLog,
+) -> anyhow::Result<Done> {
     tokio::select! {
-        result = run_fleet(&transport, target, &selection, &request, format, &events) => result,
+        result = run_fleet(transport, target, selection, request, format, events) => result,
         signal = interrupted() => {
             let cancelled = transport.cancel_in_flight().await;
             let reason = format!(
@@ -229,19 +353,19 @@ async fn run_on_ssm(
             // Every host of the command stays in the output, with what its status says now.
             let hosts = tokio::time::timeout(
                 super::rollout::CANCEL_SWEEP,
-                super::preflight::resolve_targets(&transport, &selection),
+                super::preflight::resolve_targets(transport, selection),
             )
             .await
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
             let report = super::rollout::sweep_after_cancel(
-                &transport,
+                transport,
                 &hosts,
-                &request,
+                request,
                 &reason,
                 super::rollout::CANCEL_SWEEP,
-                &events,
+                events,
             )
             .await;
             match format {

@@ -1,6 +1,7 @@
 //! Where commands run: transports (local | ssm), targets, preflight, rolling orchestration.
 
 pub mod cli;
+pub mod fleet_lock;
 pub mod poll;
 pub mod preflight;
 pub mod rollback_step;
