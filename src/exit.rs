@@ -18,6 +18,8 @@ pub enum ExitCode {
     Locked = 4,
     /// The environment failed us: Docker, AWS or the network could not be reached.
     Environment = 5,
+    /// `rollback --expect-live`: the live version is not the expected one; nothing changed.
+    NotExpectedLive = 6,
 }
 
 impl ExitCode {

@@ -44,6 +44,8 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Revert an interrupted (unverified) switch to the last verified version.
+    Recover(cli::recover::RecoverCmd),
     /// Host agent: run one request on this host and print one marked JSON reply line.
     #[command(hide = true)]
     Agent(cli::agent::AgentArgs),
@@ -100,6 +102,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => cli::agent::run_agent(args).await,
         Command::Completions { shell } => print_completions(shell),
         Command::Man { dir } => write_man_pages(dir.as_deref()),
+        Command::Recover(cmd) => cli::recover::recover(cmd).await,
     }
 }
 

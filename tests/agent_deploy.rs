@@ -49,10 +49,8 @@ async fn first_deploy_then_switch_then_warm_rollback() {
     let app = &status.apps[0];
     assert_eq!(app.live.as_ref().unwrap().image, support::image("v1"));
     assert_eq!(app.live.as_ref().unwrap().health, Health::Healthy);
-    assert_eq!(
-        app.rollback_target.as_ref().unwrap().image,
-        support::image("v2")
-    );
+    // Not a toggle: the version rolled back from is rejected, never a rollback target.
+    assert!(app.rollback_target.is_none(), "{:?}", app.rollback_target);
     assert!(
         t.proxy_config().contains("server green 127.0.0.1:")
             && t.proxy_config().contains(" disabled")
@@ -81,10 +79,7 @@ async fn rollback_to_a_stopped_prior_starts_and_gates_it() {
     assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
     let after = &back.apps[0];
     assert_eq!(after.live.as_ref().unwrap().health, Health::Healthy);
-    assert_eq!(
-        after.rollback_target.as_ref().unwrap().image,
-        support::image("v2")
-    );
+    assert!(after.rollback_target.is_none(), "v2 was rejected");
 }
 
 #[tokio::test]
@@ -274,6 +269,52 @@ async fn env_from_ssm_env_file_and_env_reach_the_container() {
         assert_eq!(body, want, "{name}");
     }
 
+    // The same deploy again is a no-op; with the Parameter Store value rotated it is not.
+    let redeploy = || {
+        let mut cmd = t.cli();
+        aws(&mut cmd);
+        cmd.args(t.deploy_args("v1"))
+            .args([
+                "--env-from-ssm",
+                &path,
+                "--env-file",
+                &env_file.display().to_string(),
+                "--env",
+                "PLAIN=from-flag",
+            ])
+            .output()
+            .unwrap()
+    };
+    let same = redeploy();
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("nothing to do"),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    aws_sdk_ssm::Client::new(&config)
+        .put_parameter()
+        .name(format!("{path}/DB_PASSWORD"))
+        .value("r0tated")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let rotated = redeploy();
+    let text = String::from_utf8_lossy(&rotated.stdout);
+    assert_eq!(rotated.status.code(), Some(0), "{text}");
+    assert!(
+        !text.contains("nothing to do") && !text.contains("r0tated"),
+        "{text}"
+    );
+    let body = reqwest::get(format!("http://127.0.0.1:{}/env/DB_PASSWORD", t.port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "r0tated");
+
     // A path with nothing under it fails before anything changes.
     let mut cmd = t.cli();
     aws(&mut cmd);
@@ -285,4 +326,207 @@ async fn env_from_ssm_env_file_and_env_reach_the_container() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no parameters found"));
     assert_eq!(t.through_proxy().await.2, "v1");
+}
+
+/// A rollback is not a toggle: the second one is a no-op success naming the rejected
+/// version, and the rejected version is never offered as a rollback target.
+#[tokio::test]
+async fn a_second_rollback_is_a_no_op_and_the_version_left_is_rejected() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    let first = t.rollback().await;
+    assert_eq!(first.outcome, Outcome::RolledBack, "{}", first.message);
+    assert!(first.message.contains("was rejected"), "{}", first.message);
+    assert!(first.apps[0].rollback_target.is_none(), "v2 is rejected");
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+    for _ in 0..2 {
+        let again = t.rollback().await;
+        assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.message);
+        assert!(
+            again.message.starts_with(&format!(
+                "already rolled back to {}; {} was rejected at ",
+                support::image("v1"),
+                support::image("v2")
+            )),
+            "{}",
+            again.message
+        );
+        assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+    }
+    let status = t.status().await;
+    assert!(status.apps[0].rollback_target.is_none());
+    // A new deploy after the rollback has v1 as its rollback target again.
+    assert_eq!(t.deploy(t.spec("v3")).await.outcome, Outcome::Deployed);
+    let back = t.rollback().await;
+    assert_eq!(back.outcome, Outcome::RolledBack, "{}", back.message);
+    assert_eq!(t.through_proxy().await.2, "v1");
+}
+
+/// `--expect-live`: a rollback away from a version that is not live changes nothing and exits
+/// 6; away from the live deploy id it rolls back; repeated, it is the no-op success.
+#[tokio::test]
+async fn rollback_expect_live_changes_nothing_unless_that_version_is_live() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    let v2 = t.deploy(t.spec("v2")).await;
+    let v2_id = v2.apps[0].live.as_ref().unwrap().deploy_id.clone().unwrap();
+    let before = t.proxy_config();
+    let rollback = |expect: &str| {
+        t.cli()
+            .args(["rollback", "--target", "local", "--app", &t.app])
+            .args(["--expect-live", expect])
+            .output()
+            .unwrap()
+    };
+    let out = rollback(&support::image("v1"));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed"));
+    assert_eq!(t.proxy_config(), before);
+    assert_eq!(t.through_proxy().await.2, "v2");
+    for _ in 0..2 {
+        let out = rollback(&v2_id);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert_eq!(t.through_proxy().await.2, "v1", "{text}");
+    }
+    let out = rollback(&v2_id);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("already rolled back to"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let bad = rollback("not a ref!");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--expect-live"));
+}
+
+/// A warm prior that does not answer is not switched to blindly: it is restarted and
+/// health-gated first (the cold path), then the rollback goes through.
+#[tokio::test]
+async fn an_unresponsive_warm_prior_takes_the_cold_path() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    // Freeze the warm prior's process: Docker still says running, it answers nothing.
+    let frozen = std::process::Command::new("docker")
+        .args(["kill", "--signal", "SIGSTOP", &format!("{}-blue", t.app)])
+        .output()
+        .unwrap();
+    assert!(frozen.status.success());
+    let back = t.rollback().await;
+    assert_eq!(back.outcome, Outcome::RolledBack, "{}", back.message);
+    let probe = back.events.iter().find(|e| e.step == "probe").unwrap();
+    assert_eq!(probe.status, bluegreen::report::StepStatus::Failed);
+    assert!(back.events.iter().any(|e| e.step == "ready"));
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+}
+
+async fn http_ok(t: &TestApp) -> Option<u16> {
+    bluegreen::agent::http::get(
+        "127.0.0.1",
+        t.port,
+        "/",
+        std::time::Duration::from_millis(500),
+    )
+    .await
+    .ok()
+    .map(|r| r.status)
+}
+
+/// A rollback the proxy does not confirm (here a proxy line rewrites blue's color header)
+/// goes back to the version it left and fails.
+#[tokio::test]
+async fn an_unconfirmed_rollback_switches_back_and_fails() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    let mut v2 = t.spec("v2");
+    v2.proxy_lines =
+        vec!["http-response set-header X-Bluegreen-Color unconfirmed if { srv_name blue }".into()];
+    let r = t.deploy(v2).await;
+    assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
+    // A switch never reloads HAProxy: the line takes effect once the proxy restarts.
+    let restarted = std::process::Command::new("docker")
+        .args(["restart", &format!("{}-proxy", t.app)])
+        .output()
+        .unwrap();
+    assert!(restarted.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while http_ok(&t).await.is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(t.through_proxy().await, (200, "green".into(), "v2".into()));
+    let back = t.rollback().await;
+    assert_eq!(back.outcome, Outcome::Failed, "{}", back.message);
+    assert!(
+        back.message.contains("was not confirmed through the proxy"),
+        "{}",
+        back.message
+    );
+    assert_eq!(t.through_proxy().await, (200, "green".into(), "v2".into()));
+    let status = t.status().await;
+    let app = &status.apps[0];
+    assert!(app.verified);
+    assert_eq!(app.live.as_ref().unwrap().image, support::image("v2"));
+    assert_eq!(
+        app.rollback_target.as_ref().unwrap().image,
+        support::image("v1")
+    );
+}
+
+/// A redeploy is a no-op only when the whole spec is the same; a changed env, health setting
+/// or proxy line is a real blue-green deploy. The spec hash label reveals no value.
+#[tokio::test]
+async fn a_redeploy_with_changed_settings_is_a_real_deploy() {
+    let t = TestApp::new();
+    let first = t.deploy(t.spec_env("v1", &[("GREETING", "hello")])).await;
+    assert_eq!(first.outcome, Outcome::Deployed, "{}", first.message);
+    let same = t.deploy(t.spec_env("v1", &[("GREETING", "hello")])).await;
+    assert_eq!(same.outcome, Outcome::Deployed);
+    assert!(same.message.contains("nothing to do"), "{}", same.message);
+    assert_eq!(t.through_proxy().await.1, "blue");
+
+    let changed = t.deploy(t.spec_env("v1", &[("GREETING", "bonjour")])).await;
+    assert_eq!(changed.outcome, Outcome::Deployed, "{}", changed.message);
+    assert!(!changed.message.contains("nothing to do"));
+    assert_eq!(t.through_proxy().await.1, "green");
+    let body = reqwest::get(format!("http://127.0.0.1:{}/env/GREETING", t.port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "bonjour");
+
+    let mut health = t.spec_env("v1", &[("GREETING", "bonjour")]);
+    health.health_timeout_ms = 20_000;
+    let r = t.deploy(health).await;
+    assert!(!r.message.contains("nothing to do"), "{}", r.message);
+    assert_eq!(t.through_proxy().await.1, "blue");
+
+    let mut lines = t.spec_env("v1", &[("GREETING", "bonjour")]);
+    lines.health_timeout_ms = 20_000;
+    lines.proxy_lines = vec!["timeout server 30s".into()];
+    let r = t.deploy(lines).await;
+    assert!(!r.message.contains("nothing to do"), "{}", r.message);
+    assert_eq!(t.through_proxy().await.1, "green");
+
+    let label = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"bluegreen.spec-hash\"}}",
+            &format!("{}-green", t.app),
+        ])
+        .output()
+        .unwrap();
+    let label = String::from_utf8_lossy(&label.stdout).trim().to_string();
+    assert!(label.starts_with("sha256:") && label.len() == 71, "{label}");
+    assert!(!label.contains("bonjour"));
 }

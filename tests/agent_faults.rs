@@ -255,3 +255,73 @@ async fn a_color_port_held_by_another_process_fails_the_start_and_keeps_the_live
     assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
     assert_eq!(t.through_proxy().await.2, "v2");
 }
+
+fn docker_rm(name: &str) {
+    let out = std::process::Command::new("docker")
+        .args(["rm", "-f", name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn recover(t: &TestApp) -> String {
+    let out = t
+        .cli()
+        .args(["recover", "--target", "local", "--app", &t.app])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The live container removed behind the agent's back, the proxy still there: the color is
+/// created again from the state; the proxy config and the rollback target are kept.
+#[tokio::test]
+async fn a_live_container_that_is_gone_is_created_again_from_the_state() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    let config = t.proxy_config();
+    docker_rm(&format!("{}-green", t.app));
+    let out = recover(&t);
+    assert!(out.contains("again from the state"), "{out}");
+    assert_eq!(t.proxy_config(), config, "the proxy config was rewritten");
+    assert_eq!(t.through_proxy().await, (200, "green".into(), "v2".into()));
+    let state = t.status().await;
+    let app = &state.apps[0];
+    assert_eq!(app.live.as_ref().unwrap().image, support::image("v2"));
+    assert_eq!(
+        app.rollback_target.as_ref().unwrap().image,
+        support::image("v1")
+    );
+    // The next deploy goes through as usual.
+    assert_eq!(t.deploy(t.spec("v3")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v3".into()));
+}
+
+/// The proxy container removed, the colors still there: a rollback (which carries no proxy
+/// image) creates it again from the state, serving the verified color, then rolls back.
+#[tokio::test]
+async fn a_proxy_that_is_gone_is_created_again_serving_the_verified_color() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    docker_rm(&format!("{}-proxy", t.app));
+    let out = recover(&t);
+    assert!(out.contains("created the proxy"), "{out}");
+    assert_eq!(t.through_proxy().await, (200, "green".into(), "v2".into()));
+    docker_rm(&format!("{}-proxy", t.app));
+    let back = t.rollback().await;
+    assert_eq!(back.outcome, Outcome::RolledBack, "{}", back.message);
+    assert_eq!(t.through_proxy().await, (200, "blue".into(), "v1".into()));
+}

@@ -103,7 +103,54 @@ async fn deploy_checks_every_host_then_rolls_out_in_batches() {
         .collect();
     // One status command for the whole fleet, then batches of two.
     assert_eq!(sends, [json!(ids), json!(ids[0..2]), json!([ids[2]])]);
+    // The fleet lock was taken before any host and released at the end.
+    let locks: Vec<Value> = server.requests_of("PutParameter").await;
+    assert_eq!(locks.len(), 1);
+    assert_eq!(
+        locks[0]["body"]["Name"],
+        "/bluegreen/locks/bgs-shop/production"
+    );
+    assert_eq!(locks[0]["body"]["Overwrite"], false);
+    assert_eq!(server.stats().await["parameters"], json!({}));
     server.assert_all_valid().await;
+}
+
+/// A second deploy of the same app and environment is refused while the fleet lock is held
+/// (exit 4, naming the holder), before any host is touched; an expired lock is taken over.
+#[tokio::test]
+async fn the_fleet_lock_refuses_a_second_deploy_and_takes_over_an_expired_one() {
+    let shims = Shims::new();
+    let ids = instance_ids(1);
+    let held = json!({
+        "deploy_id": "20261201T000000Z-other1",
+        "run_url": "https://github.com/org/shop/actions/runs/7",
+        "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339(),
+    });
+    let mut cfg = config(&shims, &[(ids[0].clone(), json!({}))]);
+    cfg["parameters"] = json!({"/bluegreen/locks/bgs-shop/production": held.to_string()});
+    let server = SsmServer::start(cfg);
+    let out = bluegreen(Some(&server), &deploy_args(&ids[0], &["--lock-wait", "1s"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("20261201T000000Z-other1") && stderr.contains("actions/runs/7"),
+        "{stderr}"
+    );
+    assert!(server.requests_of("SendCommand").await.is_empty());
+
+    let mut expired = held.clone();
+    expired["expires_at"] = json!((chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339());
+    let mut cfg = config(&shims, &[(ids[0].clone(), json!({}))]);
+    cfg["parameters"] = json!({"/bluegreen/locks/bgs-shop/production": expired.to_string()});
+    let server = SsmServer::start(cfg);
+    let out = bluegreen(Some(&server), &deploy_args(&ids[0], &[]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("had expired") && stderr.contains("taken over"),
+        "{stderr}"
+    );
+    assert_eq!(server.stats().await["parameters"], json!({}));
 }
 
 #[tokio::test]
@@ -362,8 +409,44 @@ fn bad_flags_fail_with_exit_2_naming_the_flag() {
             ],
             "--image-platform",
         ),
+        // Durations: an overflow is an input error, never a panic.
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--ssm-poll-min",
+                "18446744073709551615",
+            ],
+            "--ssm-poll-min",
+        ),
+        (
+            vec![
+                "status",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                id,
+                "--ssm-poll-max",
+                "99999999999999999999999s",
+            ],
+            "--ssm-poll-max",
+        ),
     ];
-    for (args, flag) in cases {
+    let deploy_cases: Vec<(Vec<&str>, &str)> = vec![
+        // The command must outlast the deploy: both inputs and values are named.
+        (
+            deploy_args(id, &["--command-timeout", "60s", "--health-timeout", "60s"]),
+            "--command-timeout 1m: expected more than --health-timeout 1m",
+        ),
+        (
+            deploy_args(id, &["--drain", "18446744073709551615"]),
+            "--drain",
+        ),
+    ];
+    for (args, flag) in cases.into_iter().chain(deploy_cases) {
         let out = bluegreen(None, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
@@ -415,4 +498,10 @@ async fn sigterm_cancels_the_commands_in_flight() {
     let cancels = server.requests_of("CancelCommand").await;
     assert_eq!(cancels.len(), 1);
     assert_eq!(cancels[0]["body"]["CommandId"], command_id.as_str());
+    // The host is still in the output: its status sweep got no answer within 5 s.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&ids[0]) && stdout.contains("UNKNOWN"),
+        "{stdout}"
+    );
 }

@@ -94,3 +94,68 @@ async fn moto_accepts_the_commands_the_transport_sends() {
         .expect("moto accepts GetCommandInvocation");
     assert_eq!(inv.instance_id(), Some(ids[0].as_str()));
 }
+
+/// The fleet lock against moto's Parameter Store: created atomically, a second deploy is
+/// refused naming the holder, an expired lock is taken over, a release frees it.
+#[tokio::test]
+async fn the_fleet_lock_is_one_parameter_created_atomically() {
+    use bluegreen::fleet::fleet_lock::{self, Held, Holder};
+    let client = client(&moto_url());
+    let app = format!(
+        "bgs-lock-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let holder = |id: &str, ttl: i64| Holder {
+        deploy_id: id.into(),
+        run_url: Some("https://github.com/org/shop/actions/runs/1".into()),
+        expires_at: chrono::Utc::now() + chrono::Duration::seconds(ttl),
+    };
+    let first = fleet_lock::acquire(&client, &app, "prod", holder("d1", 600), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(first.name, format!("/bluegreen/locks/{app}/prod"));
+    assert!(first.took_over.is_none());
+
+    // Held: refused after --lock-wait, naming the holder.
+    let started = std::time::Instant::now();
+    let e = fleet_lock::acquire(
+        &client,
+        &app,
+        "prod",
+        holder("d2", 600),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let held = e.downcast_ref::<Held>().expect("a Held error");
+    assert!(held.holder.contains("deploy d1"), "{e}");
+    assert!(e.to_string().contains("actions/runs/1"), "{e}");
+    // Another environment is another lock.
+    let staging = fleet_lock::acquire(&client, &app, "staging", holder("d3", 600), Duration::ZERO)
+        .await
+        .unwrap();
+    staging.release(&client).await.unwrap();
+
+    // Released: the next deploy takes it.
+    first.release(&client).await.unwrap();
+    let expired = fleet_lock::acquire(&client, &app, "prod", holder("d4", -1), Duration::ZERO)
+        .await
+        .unwrap();
+    // Expired (its holder died): taken over, and it says whose it was.
+    let next = fleet_lock::acquire(&client, &app, "prod", holder("d5", 600), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.took_over.as_ref().map(|h| h.deploy_id.as_str()),
+        Some("d4")
+    );
+    // The old holder's release does not free the new holder's lock.
+    expired.release(&client).await.unwrap();
+    assert!(
+        fleet_lock::acquire(&client, &app, "prod", holder("d6", 600), Duration::ZERO)
+            .await
+            .is_err()
+    );
+    next.release(&client).await.unwrap();
+}

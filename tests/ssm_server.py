@@ -114,6 +114,8 @@ class State:
         self.calls = {}
         self.throttled = {}
         self.throttle_left = dict(config.get("throttle", {}))
+        # Parameter Store (the fleet lock): name -> value.
+        self.parameters = dict(config.get("parameters", {}))
         # The scripts' files (_script.sh per invocation); the caller owns and removes it.
         self.workdir = workdir
 
@@ -381,6 +383,29 @@ class State:
                 inv.finish("Cancelled", "Cancelled")
         return 200, {}
 
+    # --- Parameter Store, as far as the fleet lock uses it ------------------------------
+
+    def op_PutParameter(self, body):
+        name, value = need(body, "Name", str), need(body, "Value", str)
+        if not name.startswith("/") or len(name) > 1011:
+            raise ShapeError("Name must be a path of at most 1011 characters")
+        if name in self.parameters and not optional(body, "Overwrite", bool):
+            return 400, {"__type": "ParameterAlreadyExists", "message": name}
+        self.parameters[name] = value
+        return 200, {"Version": 1, "Tier": "Standard"}
+
+    def op_GetParameter(self, body):
+        name = need(body, "Name", str)
+        if name not in self.parameters:
+            return 400, {"__type": "ParameterNotFound", "message": name}
+        return 200, {"Parameter": {"Name": name, "Type": "String", "Value": self.parameters[name], "Version": 1}}
+
+    def op_DeleteParameter(self, body):
+        name = need(body, "Name", str)
+        if self.parameters.pop(name, None) is None:
+            return 400, {"__type": "ParameterNotFound", "message": name}
+        return 200, {}
+
     def op_DescribeInstanceInformation(self, body):
         filters = optional(body, "Filters", list) or []
         if optional(body, "InstanceInformationFilterList", list):
@@ -460,7 +485,8 @@ class State:
                     "last_end": max(ends) if ends else None,
                     "statuses": {i.instance_id: [i.status, i.details] for i in invs},
                 })
-            return {"calls": self.calls, "throttled": self.throttled, "commands": commands}
+            return {"calls": self.calls, "throttled": self.throttled, "commands": commands,
+                    "parameters": self.parameters}
 
 
 def make_handler(state):

@@ -445,7 +445,8 @@ async fn fleet_rollback_over_ssm_switches_back_exactly_the_switched_hosts() {
     assert_eq!(
         serde_json::from_slice::<AgentRequest>(&last).unwrap(),
         AgentRequest::Rollback {
-            app: "bgs-shop".into()
+            app: "bgs-shop".into(),
+            expect_live: Some("20261122T040000Z-abc123".into()),
         }
     );
 }

@@ -1,36 +1,43 @@
-//! A deploy, step by step. Each step is a method that times itself as an event; a step that
-//! ends the deploy early returns a [`Halt`] (its outcome and message), while an error means
-//! Docker or the host failed us. `pause_point` after each step lets the crash tests kill the
-//! agent there.
+//! A deploy, step by step, in the order of the runbook. Each step times itself as an event
+//! named by [`Step`] and is followed by its pause point (the crash tests kill the agent
+//! there). A step that ends the deploy early returns a [`Stop`]; before the reply, every
+//! change made so far is undone from the [`Undo`] list, in reverse order, so there is one
+//! way back whatever step failed.
 //!
-//! lock -> read state -> recover -> secrets -> pull -> start idle color -> health gate (while
-//! the next proxy config is checked) -> switch -> verify through the proxy -> watch (verify
-//! window) -> drain the old color -> keep it warm (a later run stops it once keep-warm ends).
+//! lock -> read state and recover -> secrets -> pull -> spec hash (a redeploy of the same
+//! spec is a no-op) -> start idle color -> health gate (while the next proxy config is
+//! checked) -> switch (recorded as unverified) -> verify through the proxy -> watch (verify
+//! window) -> verified (final) -> drain the old color -> keep it warm.
 
 use super::health::Gate;
 use super::lock::AppLock;
 use super::protocol::{AgentReply, AppState, Color, DeploySpec, EnvVar, Outcome};
 use super::state::{self, Marker, Pair, Slot};
+use super::step::{Step, STOP_GRACE_SECS, VERIFY_WITHIN};
 use super::{
-    drain, health, pause_point, proxy, pull, recover, reply, secrets, start, switch, verify, Host,
+    drain, health, pause_point, proxy, pull, recover, reply, secrets, spec_hash, start, switch,
+    verify, Host,
 };
-use crate::report::facts;
 use crate::report::{StepStatus, StepTimer};
 use chrono::Utc;
 use std::time::Duration;
 
 const ACTION: &str = "deploy";
 
-/// Why a deploy ended before its last step.
-struct Halt {
-    outcome: Outcome,
-    message: String,
-    logs: Vec<String>,
+/// Why a deploy ended before its last step: its outcome, message and the failed container's
+/// log lines. An `Error` is Docker or the host failing us.
+enum Stop {
+    Halt {
+        outcome: Outcome,
+        message: String,
+        logs: Vec<String>,
+    },
+    Error(anyhow::Error),
 }
 
-impl Halt {
-    fn failed(message: String) -> Halt {
-        Halt {
+impl Stop {
+    fn failed(message: String) -> Stop {
+        Stop::Halt {
             outcome: Outcome::Failed,
             message,
             logs: vec![],
@@ -38,11 +45,42 @@ impl Halt {
     }
 }
 
-/// A step's result: its value, or the reason the deploy stops here.
-type Step<T> = anyhow::Result<Result<T, Halt>>;
+impl From<anyhow::Error> for Stop {
+    fn from(e: anyhow::Error) -> Stop {
+        Stop::Error(e)
+    }
+}
+
+/// The end of a deploy that went through.
+struct Done {
+    message: String,
+}
+
+/// What the idle color held before the new version took its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prior {
+    /// Nothing: the new version took an empty place.
+    None,
+    /// Renamed `<app>-<color>-prior`; `running` when it was warm.
+    Aside { running: bool },
+}
+
+/// One change to take back when the deploy stops before it is verified.
+#[derive(Debug, Clone)]
+enum Undo {
+    /// Remove the new container.
+    RemoveNew(String),
+    /// Put the prior set aside back in its place.
+    PutBack(Color, Prior),
+    /// Remove the staged `haproxy.cfg.next`.
+    Unstage,
+    /// The switch happened: go back to the last verified state (this replaces every undo
+    /// before it: the revert removes the new container and puts the prior back itself).
+    Revert,
+}
 
 pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply> {
-    let total = host.events.start(&host.scope, "total");
+    let total = host.events.start(&host.scope, Step::Total.event());
     let app = spec.app.as_str();
     host.ensure_app_dir(app)?;
     let holder = format!("deploy {} of {}", spec.deploy_id, spec.image);
@@ -59,19 +97,50 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
             return Ok(reply(host, ACTION, Outcome::Locked, msg));
         }
     };
-    let pair = recover::read_recovered(host, app, Some(&spec.proxy_image)).await?;
+    let (pair, fixed) = recover::read_recovered(host, app, Some(&spec.proxy_image)).await?;
     let before = pair.to_app_state().await;
-    pause_point("read").await;
+    pause_point(Step::State).await;
 
-    let run = Run {
+    let mut run = Run {
         host,
         spec,
         pair: &pair,
         before,
+        undo: Vec::new(),
+        reverted: recover::reverted(&fixed).cloned(),
     };
-    match run.steps().await? {
-        Ok(done) => Ok(run.finish(total, done).await),
-        Err(halt) => Ok(run.finish(total, halt).await),
+    let end = run.steps().await;
+    let end = match end {
+        Ok(done) => Ok((Outcome::Deployed, done.message, vec![])),
+        Err(stop) => {
+            let unwound = run.unwind().await;
+            match (stop, unwound) {
+                (
+                    Stop::Halt {
+                        outcome,
+                        message,
+                        logs,
+                    },
+                    Ok(()),
+                ) => Ok((outcome, message, logs)),
+                (Stop::Halt { message, .. }, Err(e)) => Err(e.context(format!(
+                    "{message}; putting the host back failed: run `bluegreen recover --app {app}`"
+                ))),
+                (Stop::Error(e), Ok(())) => {
+                    Err(e.context("the deploy stopped; the host was put back"))
+                }
+                (Stop::Error(e), Err(u)) => Err(e.context(format!(
+                    "putting the host back failed too ({u:#}): run `bluegreen recover --app {app}`"
+                ))),
+            }
+        }
+    };
+    match end {
+        Ok((outcome, message, logs)) => Ok(run.finish(total, outcome, message, logs).await),
+        Err(e) => {
+            total.fail(format!("{e:#}"));
+            Err(e)
+        }
     }
 }
 
@@ -80,62 +149,83 @@ struct Run<'a> {
     spec: &'a DeploySpec,
     pair: &'a Pair,
     before: AppState,
-}
-
-/// Unwraps a step: on a halt, the deploy ends with it.
-macro_rules! step {
-    ($e:expr) => {
-        match $e? {
-            Ok(v) => v,
-            Err(halt) => return Ok(Err(halt)),
-        }
-    };
+    undo: Vec<Undo>,
+    /// The phrase of an interrupted switch this deploy reverted first.
+    reverted: Option<String>,
 }
 
 impl Run<'_> {
-    /// The runbook. `Ok(Ok(halt))` is the successful end (outcome `Deployed`).
-    async fn steps(&self) -> Step<Halt> {
-        step!(self.preconditions());
-        let env = step!(self.secrets().await);
-        let digest = step!(self.pull().await);
-        pause_point("pull").await;
-        let color = self.pair.idle_color();
-        let (name, aside) = step!(self.start(color, env, digest.as_deref()).await);
-        pause_point("start").await;
-        let body = step!(self.gate(color, &name, aside).await);
-        pause_point("ready").await;
-        let old = self.pair.live().cloned();
-        step!(self.switch(color, &name, &body, old.as_ref()).await);
-        pause_point("switch").await;
-        step!(self.verify(color, &name, old.as_ref(), aside).await);
-        pause_point("verify").await;
-        if let Some(old) = &old {
-            self.drain(old, color, aside).await?;
+    /// The runbook.
+    async fn steps(&mut self) -> Result<Done, Stop> {
+        self.preconditions()?;
+        let env = self.secrets().await?;
+        pause_point(Step::Secrets).await;
+        let digest = self.pull().await?;
+        pause_point(Step::Pull).await;
+        let hash = spec_hash::of(self.host, self.spec, &env, digest.as_deref())?;
+        if let Some(done) = self.same_spec_live(&hash) {
+            return Ok(done);
         }
-        pause_point("drain").await;
-        let message = match &old {
-            None => format!(
-                "first deployment of {}: {} is live on {color} (no rollback target yet)",
-                self.spec.app, self.spec.image
-            ),
-            Some(o) => format!(
-                "{} is live on {color}; rollback target: {} on {}",
-                self.spec.image, o.image, o.color
-            ),
-        };
-        Ok(Ok(Halt {
-            outcome: Outcome::Deployed,
-            message,
-            logs: vec![],
-        }))
+        let color = self.pair.idle_color();
+        let name = self.start(color, env, digest.as_deref(), &hash).await?;
+        pause_point(Step::Start).await;
+        let body = self.gate(color, &name).await?;
+        pause_point(Step::Ready).await;
+        let old = self.pair.live().cloned();
+        let marker = self.switch(color, &body, old.as_ref()).await?;
+        pause_point(Step::Switch).await;
+        self.verify(color, &name).await?;
+        self.confirm(&marker, &body).await?;
+        pause_point(Step::Verified).await;
+        if let Some(old) = &old {
+            self.drain(old, color).await?;
+        }
+        pause_point(Step::Drain).await;
+        Ok(Done {
+            message: match &old {
+                None => format!(
+                    "first deployment of {}: {} is live on {color} (no rollback target yet)",
+                    self.spec.app, self.spec.image
+                ),
+                Some(o) => format!(
+                    "{} is live on {color}; rollback target: {} on {}",
+                    self.spec.image, o.image, o.color
+                ),
+            },
+        })
     }
 
-    fn timer(&self, step: &str) -> StepTimer {
-        self.host.events.start(&self.host.scope, step)
+    fn timer(&self, step: Step) -> StepTimer {
+        self.host.events.start(&self.host.scope, step.event())
     }
 
-    /// Refuses a port change, and makes a redeploy of the live image a no-op.
-    fn preconditions(&self) -> Step<()> {
+    /// Takes back every change since the start, newest first.
+    async fn unwind(&mut self) -> anyhow::Result<()> {
+        let (host, app) = (self.host, self.spec.app.as_str());
+        while let Some(undo) = self.undo.pop() {
+            match undo {
+                Undo::RemoveNew(name) => start::remove(host, &name).await?,
+                Undo::PutBack(color, Prior::Aside { running }) => {
+                    start::restore(host, app, color, running).await?
+                }
+                Undo::PutBack(_, Prior::None) => {}
+                Undo::Unstage => {
+                    let _ = std::fs::remove_file(host.app_dir(app).join("haproxy.cfg.next"));
+                }
+                Undo::Revert => {
+                    let now = state::read(host, app).await?;
+                    if !now.verified() {
+                        recover::revert(host, &now).await?;
+                        self.undo.clear();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a port change.
+    fn preconditions(&self) -> Result<(), Stop> {
         let (spec, app) = (self.spec, &self.spec.app);
         if let Some(p) = self
             .pair
@@ -143,55 +233,56 @@ impl Run<'_> {
             .as_ref()
             .filter(|p| p.public_port != spec.public_port)
         {
-            return Ok(Err(Halt::failed(format!(
+            return Err(Stop::failed(format!(
                 "{app} already serves on port {}; --public-port {} would move it: remove the app first (nothing changed)",
                 p.public_port, spec.public_port
-            ))));
+            )));
         }
-        if let Some(live) = self
-            .pair
-            .live()
-            .filter(|l| l.image == spec.image && l.running)
-        {
-            return Ok(Err(Halt {
-                outcome: Outcome::Deployed,
-                message: format!(
-                    "{} is already live on {} of {app}; nothing to do",
-                    spec.image, live.color
-                ),
-                logs: vec![],
-            }));
-        }
-        Ok(Ok(()))
+        Ok(())
+    }
+
+    /// A redeploy is a no-op only when the live color runs, its switch was verified, and its
+    /// whole effective spec (digest, env, Parameter Store values, options, health and proxy
+    /// settings) hashes the same; any difference is a real blue-green deploy.
+    fn same_spec_live(&self, hash: &str) -> Option<Done> {
+        let live = self.pair.live()?;
+        let same = live.running
+            && self.pair.verified()
+            && live.spec_hash.as_deref() == Some(hash)
+            && self.pair.proxy.as_ref().is_some_and(|p| p.running);
+        same.then(|| Done {
+            message: format!(
+                "{} is already live and verified on {} of {} with the same settings; nothing to do",
+                self.spec.image, live.color, self.spec.app
+            ),
+        })
     }
 
     /// The app's environment: `--env` and `--env-file`, plus SSM parameters read here, on the
     /// host (a secret of the same name wins over a plain variable).
-    async fn secrets(&self) -> Step<Vec<EnvVar>> {
+    async fn secrets(&self) -> Result<Vec<EnvVar>, Stop> {
         let mut env = self.spec.env.clone();
         let Some(path) = &self.spec.env_from_ssm else {
-            return Ok(Ok(env));
+            return Ok(env);
         };
-        let t = self.timer("secrets");
+        let t = self.timer(Step::Secrets);
         match secrets::from_ssm(path).await {
             Ok(vars) => {
                 t.ok(format!("{} variable(s) from {path}", vars.len()));
                 env.retain(|v| !vars.iter().any(|s| s.name == v.name));
                 env.extend(vars);
-                Ok(Ok(env))
+                Ok(env)
             }
             Err(e) => {
                 t.fail(format!("{e:#}"));
-                Ok(Err(Halt::failed(format!(
-                    "{e:#}; nothing changed on the host"
-                ))))
+                Err(Stop::failed(format!("{e:#}; nothing changed on the host")))
             }
         }
     }
 
     /// The image (and the proxy image if missing); returns the image's digest.
-    async fn pull(&self) -> Step<Option<String>> {
-        let t = self.timer(facts::STEP_PULL);
+    async fn pull(&self) -> Result<Option<String>, Stop> {
+        let t = self.timer(Step::Pull);
         let pulled = async {
             let digest = pull::pull(self.host, &self.spec.image).await?;
             pull::ensure_present(self.host, &self.spec.proxy_image).await?;
@@ -204,13 +295,11 @@ impl Run<'_> {
                     self.spec.image,
                     digest.as_deref().unwrap_or("(no digest)")
                 ));
-                Ok(Ok(digest))
+                Ok(digest)
             }
             Err(e) => {
                 t.fail(format!("{e:#}"));
-                Ok(Err(Halt::failed(format!(
-                    "{e:#}; nothing changed on the host"
-                ))))
+                Err(Stop::failed(format!("{e:#}; nothing changed on the host")))
             }
         }
     }
@@ -218,35 +307,42 @@ impl Run<'_> {
     /// Sets the idle color's container (the rollback target) aside and starts the new version
     /// in its place: the prior is renamed, then killed while Docker creates the new container
     /// (neither waits for the other), and the new one starts once the prior's port is free.
-    /// Returns the new container's name and whether a prior was set aside (`Some(was_running)`).
     async fn start(
-        &self,
+        &mut self,
         color: Color,
         env: Vec<EnvVar>,
         digest: Option<&str>,
-    ) -> Step<(String, Option<bool>)> {
-        let (host, t) = (self.host, self.timer("start"));
+        hash: &str,
+    ) -> Result<String, Stop> {
+        let (host, t) = (self.host, self.timer(Step::Start));
         let mut spec = self.spec.clone();
         spec.env = env;
         let port = state::color_port(spec.public_port, color);
         let clock = std::time::Instant::now();
-        let aside = match start::set_aside(host, &spec.app, color).await {
-            Ok(aside) => aside,
+        let prior = match start::set_aside(host, &spec.app, color).await {
+            Ok(Some(running)) => Prior::Aside { running },
+            Ok(None) => Prior::None,
             Err(e) => {
                 t.fail(format!("{e:#}"));
-                let msg = format!("{e:#}; the live version keeps serving");
-                return Ok(Err(Halt::failed(msg)));
+                return Err(Stop::failed(format!(
+                    "{e:#}; the live version keeps serving"
+                )));
             }
         };
+        self.undo.push(Undo::PutBack(color, prior));
+        let name = state::color_name(&spec.app, color);
+        self.undo.push(Undo::RemoveNew(name.clone()));
         let aside_ms = clock.elapsed().as_millis();
         let stop_prior = async {
-            match aside {
-                Some(true) => start::stop_aside(host, &spec.app, color).await,
+            match prior {
+                Prior::Aside { running: true } => start::stop_aside(host, &spec.app, color).await,
                 _ => Ok(()),
             }
         };
-        let (stopped, created) =
-            tokio::join!(stop_prior, start::create_color(host, &spec, color, digest));
+        let (stopped, created) = tokio::join!(
+            stop_prior,
+            start::create_color(host, &spec, color, digest, hash)
+        );
         let created_ms = clock.elapsed().as_millis() - aside_ms;
         let started = match (stopped, created) {
             (Ok(()), Ok(name)) => start::run_color(host, &name, port).await.map(|()| name),
@@ -258,37 +354,26 @@ impl Run<'_> {
                     "{name} on 127.0.0.1:{port} (previous {color} set aside: {aside_ms} ms, stopped while the new one was created: {created_ms} ms, docker start: {} ms)",
                     clock.elapsed().as_millis() - aside_ms - created_ms
                 ));
-                Ok(Ok((name, aside)))
+                Ok(name)
             }
             Err(e) => {
                 t.fail(format!("{e:#}"));
-                start::remove(host, &state::color_name(&spec.app, color)).await?;
-                self.put_back(color, aside).await?;
-                let msg = format!("{e:#}; the live version keeps serving");
-                Ok(Err(Halt::failed(msg)))
+                Err(Stop::failed(format!(
+                    "{e:#}; the live version keeps serving"
+                )))
             }
-        }
-    }
-
-    /// The new version failed before it was proven: its container is gone, so the prior set
-    /// aside takes its place again and stays the rollback target.
-    async fn put_back(&self, color: Color, aside: Option<bool>) -> anyhow::Result<()> {
-        match aside {
-            Some(was_running) => {
-                start::restore(self.host, &self.spec.app, color, was_running).await
-            }
-            None => Ok(()),
         }
     }
 
     /// The health gate, while the next proxy config is written and checked, so the switch
     /// after a green gate is a rename and one runtime API line. Returns the checked config.
-    async fn gate(&self, color: Color, name: &str, aside: Option<bool>) -> Step<String> {
+    async fn gate(&mut self, color: Color, name: &str) -> Result<String, Stop> {
         let (host, spec) = (self.host, self.spec);
         let body = proxy::render_body(&self.layout(), color);
         let port = state::color_port(spec.public_port, color);
-        let t = self.timer(facts::STEP_READINESS);
+        let t = self.timer(Step::Ready);
         let timeout = Duration::from_millis(spec.health_timeout_ms);
+        self.undo.push(Undo::Unstage);
         let (gate, checked) = tokio::join!(
             health::gate(host, name, port, &spec.health_path, timeout),
             proxy::stage_and_check(
@@ -307,19 +392,17 @@ impl Run<'_> {
                     health::SUCCESSES
                 ));
                 return match checked {
-                    Ok(()) => Ok(Ok(body)),
+                    Ok(()) => Ok(body),
                     Err(e) => {
                         host.events.note(
                             &host.scope,
-                            "switch",
+                            Step::Switch.event(),
                             StepStatus::Failed,
                             format!("{e:#}"),
                         );
-                        start::remove(host, name).await?;
-                        self.put_back(color, aside).await?;
-                        Ok(Err(Halt::failed(format!(
+                        Err(Stop::failed(format!(
                             "{e:#}; {name} was removed and the live version keeps serving"
-                        ))))
+                        )))
                     }
                 };
             }
@@ -336,15 +419,13 @@ impl Run<'_> {
                 (why, logs)
             }
         };
-        start::remove(host, name).await?;
-        self.put_back(color, aside).await?;
-        Ok(Err(Halt {
+        Err(Stop::Halt {
             outcome: Outcome::Failed,
             message: format!(
                 "{why}; {name} was removed and the live version keeps serving; its last log lines are in the reply"
             ),
             logs,
-        }))
+        })
     }
 
     fn layout(&self) -> proxy::Layout {
@@ -355,67 +436,74 @@ impl Run<'_> {
         }
     }
 
-    /// Config first, then the runtime API; the first deployment starts the proxy instead.
-    async fn switch(&self, color: Color, name: &str, body: &str, old: Option<&Slot>) -> Step<()> {
+    /// Config first (the state says: switched, not verified, and which verified state to go
+    /// back to), then the runtime API; the first deployment starts the proxy instead.
+    async fn switch(
+        &mut self,
+        color: Color,
+        body: &str,
+        old: Option<&Slot>,
+    ) -> Result<Marker, Stop> {
         let (host, spec, app) = (self.host, self.spec, self.spec.app.as_str());
+        let current = self.pair.marker.as_ref();
         let marker = Marker {
             live: color,
             since: Utc::now(),
             prior_deploy: old.and_then(|o| o.deploy_id.clone()),
-            warm_until: Utc::now()
-                .checked_add_signed(chrono::Duration::milliseconds(spec.keep_warm_ms as i64)),
+            warm_until: None,
+            live_deploy: Some(spec.deploy_id.clone()),
+            verified: false,
+            previous: current.map(|m| Box::new(m.confirmed())),
+            pending: Some(format!("deploy of {}", spec.image)),
+            rejected: current.map(|m| m.rejected.clone()).unwrap_or_default(),
         };
-        let t = self.timer("switch");
+        let t = self.timer(Step::Switch);
+        // Once the config is renamed, the way back is the revert (which then does the rest).
+        self.undo.push(Undo::Revert);
         let switched = match old {
-            Some(_) => switch::commit_and_route(host, app, &marker, body).await,
+            Some(_) => switch::commit_and_route(host, app, &marker, body, Step::SwitchConfig).await,
             None => match proxy::commit(host, app, &marker, body) {
                 Ok(()) => {
+                    pause_point(Step::SwitchConfig).await;
                     proxy::ensure_running(host, app, &spec.proxy_image, &self.layout(), None).await
                 }
                 Err(e) => Err(e),
             },
         };
-        match (switched, old) {
-            (Ok(()), _) => {
+        match switched {
+            Ok(()) => {
                 let drains = old
                     .map(|o| format!(", {} drains", o.color))
                     .unwrap_or_default();
-                t.ok(format!("proxy routes new requests to {color}{drains}"));
-                Ok(Ok(()))
+                t.ok(format!(
+                    "proxy routes new requests to {color}{drains} (unverified)"
+                ));
+                Ok(marker)
             }
-            (Err(e), Some(_)) => {
+            Err(e) => {
                 t.fail(format!("{e:#}"));
-                Err(e.context("the switch failed; run the deploy again to converge"))
-            }
-            (Err(e), None) => {
-                // Nothing served yet: undo the whole first deployment so the next one starts
-                // clean instead of recovering a proxy that cannot start.
-                t.fail(format!("{e:#}"));
-                let _ = std::fs::remove_file(host.config_path(app));
-                start::remove(host, &state::proxy_name(app)).await?;
-                start::remove(host, name).await?;
-                Ok(Err(Halt::failed(format!(
-                    "{e:#}; the first deployment of {app} was removed"
-                ))))
+                Err(Stop::failed(match old {
+                    Some(o) => format!("{e:#}; traffic went back to {} on {}", o.image, o.color),
+                    None => format!("{e:#}; the first deployment of {app} was removed"),
+                }))
             }
         }
     }
 
     /// Through the proxy once, then the watch for the verify window; a failure switches back.
-    async fn verify(
-        &self,
-        color: Color,
-        name: &str,
-        old: Option<&Slot>,
-        aside: Option<bool>,
-    ) -> Step<()> {
+    async fn verify(&mut self, color: Color, name: &str) -> Result<(), Stop> {
         let spec = self.spec;
         let address = probe_address(spec.public_address());
-        let t = self.timer("verify");
-        let within = Duration::from_secs(5);
-        match verify::through_proxy(address, spec.public_port, &spec.health_path, color, within)
-            .await
-        {
+        let t = self.timer(Step::Verify);
+        let through = verify::through_proxy(
+            address,
+            spec.public_port,
+            &spec.health_path,
+            color,
+            VERIFY_WITHIN,
+        )
+        .await;
+        match through {
             Ok(n) => {
                 t.ok(format!(
                     "{color} answered through the proxy on port {} ({n} request(s))",
@@ -424,95 +512,80 @@ impl Run<'_> {
             }
             Err(why) => {
                 t.fail(&why);
-                return self.switch_back(color, old, aside, why).await.map(Err);
+                return Err(self.switched_back(name, why).await);
             }
         }
-        if spec.verify_window_ms == 0 {
-            return Ok(Ok(()));
-        }
-        let t = self.timer("watch");
-        let port = state::color_port(spec.public_port, color);
-        let window = Duration::from_millis(spec.verify_window_ms);
-        match verify::watch(self.host, name, port, &spec.health_path, window).await? {
-            Ok(()) => {
-                t.ok(format!(
-                    "{name} stayed healthy for {} ms",
-                    spec.verify_window_ms
-                ));
-                Ok(Ok(()))
+        pause_point(Step::Verify).await;
+        if spec.verify_window_ms > 0 {
+            let t = self.timer(Step::Watch);
+            let port = state::color_port(spec.public_port, color);
+            let window = Duration::from_millis(spec.verify_window_ms);
+            match verify::watch(self.host, name, port, &spec.health_path, window).await? {
+                Ok(()) => {
+                    t.ok(format!(
+                        "{name} stayed healthy for {} ms",
+                        spec.verify_window_ms
+                    ));
+                }
+                Err(why) => {
+                    t.fail(&why);
+                    return Err(self.switched_back(name, why).await);
+                }
             }
-            Err(why) => {
-                t.fail(&why);
-                self.switch_back(color, old, aside, why).await.map(Err)
-            }
         }
+        pause_point(Step::Watch).await;
+        Ok(())
     }
 
-    /// The new color failed after the switch: route back to the old color (still running, in
-    /// drain) and remove the new one. With no old color (first deployment) the new container
-    /// is removed and the proxy answers 503 until a good version is deployed.
-    async fn switch_back(
-        &self,
-        failed: Color,
-        old: Option<&Slot>,
-        aside: Option<bool>,
-        why: String,
-    ) -> anyhow::Result<Halt> {
-        let (host, app) = (self.host, self.spec.app.as_str());
-        let name = state::color_name(app, failed);
-        let logs = host.log_tail(&name, health::LOG_LINES).await;
-        let Some(old) = old else {
-            start::remove(host, &name).await?;
-            return Ok(Halt {
-                outcome: Outcome::Failed,
-                message: format!("{why}; first deployment of {app} failed and was removed"),
-                logs,
-            });
-        };
-        let t = self.timer("switch-back");
-        // The prior set aside before this deploy becomes the rollback target again.
-        let before = self.pair.marker.as_ref();
-        let marker = Marker {
-            live: old.color,
-            since: before.map_or_else(Utc::now, |m| m.since),
-            prior_deploy: aside.and(before.and_then(|m| m.prior_deploy.clone())),
-            warm_until: aside.and(before.and_then(|m| m.warm_until)),
-        };
-        let body = switch::flip(&switch::current_body(host, app)?, old.color);
-        switch::commit_and_route(host, app, &marker, &body).await?;
-        start::remove(host, &name).await?;
-        self.put_back(failed, aside).await?;
-        t.ok(format!(
-            "proxy routes to {} again; {name} removed",
-            old.color
-        ));
-        Ok(Halt {
-            outcome: Outcome::AutoRolledBack,
-            message: format!(
+    /// The halt after the new color failed past the switch; the unwind does the switch back.
+    async fn switched_back(&self, name: &str, why: String) -> Stop {
+        let logs = self.host.log_tail(name, health::LOG_LINES).await;
+        let message = match self.pair.live() {
+            None => format!(
+                "{why}; first deployment of {} failed and was removed",
+                self.spec.app
+            ),
+            Some(old) => format!(
                 "{why}; traffic went back to {} on {} automatically; the failed version was removed and its last log lines are in the reply",
                 old.image, old.color
             ),
+        };
+        let outcome = if self.pair.live().is_some() {
+            Outcome::AutoRolledBack
+        } else {
+            Outcome::Failed
+        };
+        Stop::Halt {
+            outcome,
+            message,
             logs,
-        })
+        }
+    }
+
+    /// The verify window passed: the switch is final. The prior's keep-warm starts now.
+    async fn confirm(&mut self, marker: &Marker, body: &str) -> Result<(), Stop> {
+        let t = self.timer(Step::Verified);
+        let mut done = marker.confirmed();
+        done.warm_until = Utc::now().checked_add_signed(chrono::Duration::milliseconds(
+            i64::try_from(self.spec.keep_warm_ms).unwrap_or(i64::MAX),
+        ));
+        proxy::commit(self.host, &self.spec.app, &done, body)?;
+        self.undo.clear();
+        t.ok(format!("{} on {} is verified", self.spec.image, done.live));
+        Ok(())
     }
 
     /// Waits for the old color's requests in flight, takes it out of the backend, and keeps it
     /// running warm (or stops it with `--keep-warm 0`).
-    async fn drain(&self, old: &Slot, color: Color, aside: Option<bool>) -> anyhow::Result<()> {
+    async fn drain(&self, old: &Slot, color: Color) -> Result<(), Stop> {
         let spec = self.spec;
-        let t = self.timer("drain");
+        let t = self.timer(Step::Drain);
         let timeout = Duration::from_millis(spec.drain_ms);
         // The new version is proven: the prior set aside is no longer the rollback target.
         let aside_name = state::aside_name(&spec.app, color);
-        let remove_aside = async {
-            match aside {
-                Some(_) => start::remove(self.host, &aside_name).await,
-                None => Ok(()),
-            }
-        };
         let (left, removed) = tokio::join!(
             drain::drain(self.host, &spec.app, old.color, timeout),
-            remove_aside
+            start::remove(self.host, &aside_name)
         );
         let left = left?;
         removed?;
@@ -540,15 +613,25 @@ impl Run<'_> {
     }
 
     /// The reply: outcome, message, log lines, the state before and after, every event.
-    async fn finish(&self, total: StepTimer, end: Halt) -> AgentReply {
-        if end.outcome.is_success() {
-            total.ok(&end.message);
+    async fn finish(
+        &self,
+        total: StepTimer,
+        outcome: Outcome,
+        message: String,
+        logs: Vec<String>,
+    ) -> AgentReply {
+        let message = match &self.reverted {
+            Some(phrase) => format!("{phrase}; {message}"),
+            None => message,
+        };
+        if outcome.is_success() {
+            total.ok(&message);
         } else {
-            total.fail(&end.message);
+            total.fail(&message);
         }
-        let mut r = reply(self.host, ACTION, end.outcome, end.message);
-        r.log_tail = end.logs;
-        r.first_deployment = end.outcome == Outcome::Deployed && self.pair.live().is_none();
+        let mut r = reply(self.host, ACTION, outcome, message);
+        r.log_tail = logs;
+        r.first_deployment = outcome == Outcome::Deployed && self.pair.live().is_none();
         r.before = Some(self.before.clone());
         if let Ok(after) = state::read(self.host, &self.spec.app).await {
             r.apps = vec![after.to_app_state().await];
@@ -560,7 +643,7 @@ impl Run<'_> {
 async fn stop(host: &Host, name: &str) -> anyhow::Result<()> {
     use bollard::query_parameters::StopContainerOptions;
     let options = StopContainerOptions {
-        t: Some(10),
+        t: Some(STOP_GRACE_SECS),
         ..Default::default()
     };
     host.docker

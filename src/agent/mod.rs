@@ -20,10 +20,12 @@ pub mod render;
 pub mod rollback;
 pub mod secrets;
 pub mod spec;
+pub mod spec_hash;
 pub mod start;
 pub mod state;
 pub mod stats;
 pub mod status;
+pub mod step;
 pub mod switch;
 pub mod validate;
 pub mod verify;
@@ -214,8 +216,11 @@ pub async fn handle_with(
     let host = Host::connect(config, events)?;
     let reply = match request {
         AgentRequest::Deploy(spec) => deploy::deploy(&host, &spec).await,
-        AgentRequest::Rollback { app } => rollback::rollback(&host, &app).await,
+        AgentRequest::Rollback { app, expect_live } => {
+            rollback::rollback(&host, &app, expect_live.as_deref()).await
+        }
         AgentRequest::Status { app } => status::status(&host, app.as_deref()).await,
+        AgentRequest::Recover { app } => recover::recover_request(&host, &app).await,
     };
     // Nothing read from Parameter Store leaves the host in a reply.
     reply.map(secrets::redact_reply)
@@ -238,7 +243,8 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
 
 /// Crash tests stop the agent at a chosen step: with `BLUEGREEN_FAULT_PAUSE_AFTER=<step>` the
 /// agent prints `paused after <step>` on stderr and waits to be killed. Unset in production.
-pub(crate) async fn pause_point(step: &str) {
+pub(crate) async fn pause_point(step: step::Step) {
+    let step = step.pause();
     if std::env::var("BLUEGREEN_FAULT_PAUSE_AFTER").as_deref() == Ok(step) {
         eprintln!("bluegreen: paused after {step}");
         loop {

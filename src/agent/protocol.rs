@@ -94,8 +94,21 @@ impl DeploySpec {
 #[allow(clippy::large_enum_variant)]
 pub enum AgentRequest {
     Deploy(DeploySpec),
-    Rollback { app: String },
-    Status { app: Option<String> },
+    Rollback {
+        app: String,
+        /// Change nothing unless the live version is this image or deploy id
+        /// (`--expect-live`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_live: Option<String>,
+    },
+    Status {
+        app: Option<String>,
+    },
+    /// Resolves an interrupted switch: an unverified live color goes back to the last
+    /// verified version (`bluegreen recover`).
+    Recover {
+        app: String,
+    },
 }
 
 impl AgentRequest {
@@ -104,6 +117,7 @@ impl AgentRequest {
             AgentRequest::Deploy(_) => "deploy",
             AgentRequest::Rollback { .. } => "rollback",
             AgentRequest::Status { .. } => "status",
+            AgentRequest::Recover { .. } => "recover",
         }
     }
 }
@@ -126,6 +140,10 @@ pub enum Outcome {
     Locked,
     /// A status query.
     Status,
+    /// `recover`: the app is consistent, with a verified live color (reverted or already so).
+    Recovered,
+    /// `rollback --expect-live`: the live version is another one; nothing changed.
+    NotExpectedLive,
 }
 
 impl Outcome {
@@ -133,7 +151,10 @@ impl Outcome {
     pub fn exit_code(self) -> crate::exit::ExitCode {
         use crate::exit::ExitCode;
         match self {
-            Outcome::Deployed | Outcome::RolledBack | Outcome::Status => ExitCode::Ok,
+            Outcome::Deployed | Outcome::RolledBack | Outcome::Status | Outcome::Recovered => {
+                ExitCode::Ok
+            }
+            Outcome::NotExpectedLive => ExitCode::NotExpectedLive,
             Outcome::AutoRolledBack | Outcome::Failed => ExitCode::Failed,
             Outcome::NothingToRollBack => ExitCode::NothingToRollBack,
             Outcome::Locked => ExitCode::Locked,
@@ -185,6 +206,17 @@ pub struct AppState {
     /// The prior version kept for rollback (running warm or stopped); `None` means there is
     /// nothing to roll back to (the "rollback check for prior green").
     pub rollback_target: Option<ColorState>,
+    /// False while the live color's switch is not verified: `bluegreen recover` (or the next
+    /// deploy or rollback) reverts it to the last verified version.
+    #[serde(default = "yes")]
+    pub verified: bool,
+    /// For an unverified state, what made the switch (`deploy of IMAGE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The agent's one reply.
@@ -241,7 +273,10 @@ mod tests {
 
     #[test]
     fn request_is_tagged_by_action() {
-        let r = AgentRequest::Rollback { app: "shop".into() };
+        let r = AgentRequest::Rollback {
+            app: "shop".into(),
+            expect_live: None,
+        };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, r#"{"action":"rollback","app":"shop"}"#);
         assert_eq!(serde_json::from_str::<AgentRequest>(&json).unwrap(), r);

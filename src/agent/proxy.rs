@@ -210,6 +210,13 @@ pub async fn ensure_running(
     existing: Option<&ProxySlot>,
 ) -> anyhow::Result<()> {
     let name = state::proxy_name(app);
+    // So the proxy can be created again from the state if its container goes.
+    let saved = state::SavedProxy {
+        image: proxy_image.to_string(),
+        public_address: layout.public_address.clone(),
+        public_port: layout.public_port,
+    };
+    state::save(host, app, "proxy", &saved)?;
     match existing {
         Some(p) if p.running => return Ok(()),
         Some(_) => {}

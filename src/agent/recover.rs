@@ -1,22 +1,26 @@
-//! Brings an app back to exactly one live color before acting, whatever step a previous agent
-//! was killed at. The proxy config's state comment is the truth: containers it does not
-//! vouch for are leftovers of an interrupted deploy and go; the proxy's runtime state is set
-//! to what the config says; a warm prior past its keep-warm deadline is stopped (it stays as
-//! the rollback target). Runs under the app lock.
+//! Brings an app back to exactly one verified live color before acting, whatever step a
+//! previous agent was killed at. The proxy config's state comment is the truth: a switch it
+//! records as unverified is reverted to the verified state it names as `previous` (the same
+//! [`revert`] a deploy's own switch back uses); containers it does not vouch for are leftovers
+//! of an interrupted deploy and go; the proxy's runtime state is set to what the config says;
+//! a warm prior past its keep-warm deadline is stopped (it stays as the rollback target). Runs
+//! under the app lock.
 
-use super::state::{self, Pair};
-use super::{proxy, start, Host};
+use super::health::{self, Gate};
+use super::state::{self, Marker, Pair};
+use super::step::{Step, STOP_GRACE_SECS};
+use super::{pause_point, proxy, start, switch, Host};
 use crate::report::StepStatus;
 use bollard::query_parameters::StopContainerOptions;
 
 /// Reads the app's state, recovers it, and reads it again only if recovery changed something.
-/// Timed as the `state` event.
+/// Timed as the `state` event. Returns what recovery changed, one phrase each.
 pub async fn read_recovered(
     host: &Host,
     app: &str,
     proxy_image: Option<&str>,
-) -> anyhow::Result<Pair> {
-    let t = host.events.start(&host.scope, "state");
+) -> anyhow::Result<(Pair, Vec<String>)> {
+    let t = host.events.start(&host.scope, Step::State.event());
     let pair = state::read(host, app).await?;
     let fixed = recover(host, &pair, proxy_image).await?;
     let pair = if fixed.is_empty() {
@@ -28,7 +32,119 @@ pub async fn read_recovered(
         format!("{} live: {}", l.color, l.image)
     });
     t.ok(live);
-    Ok(pair)
+    Ok((pair, fixed))
+}
+
+/// Whether a list of fixes includes the revert of an interrupted switch (its phrase).
+pub fn reverted(fixed: &[String]) -> Option<&String> {
+    fixed.iter().find(|f| f.starts_with("the interrupted "))
+}
+
+/// Undoes an unverified switch: traffic goes back to the verified version the state names as
+/// `previous`, the unverified container goes (unless it is that state's rollback target, as
+/// after an interrupted rollback), and a prior set aside for it takes its place again.
+/// Returns the phrase for the reply: "the interrupted deploy of IMAGE was reverted".
+/// With no verified state before it (a first deployment), everything of the app goes.
+/// Each write is one step a later run can pick up from: the config names the verified color
+/// first, then the runtime API follows it, then the containers.
+pub async fn revert(host: &Host, pair: &Pair) -> anyhow::Result<String> {
+    let app = &pair.app;
+    let Some(marker) = pair.marker.as_ref().filter(|m| !m.verified) else {
+        anyhow::bail!("{app} has no unverified switch to revert");
+    };
+    let what = marker
+        .pending
+        .clone()
+        .unwrap_or_else(|| "switch".to_string());
+    let t = host.events.start(&host.scope, Step::SwitchBack.event());
+    let Some(back) = marker.revert_to() else {
+        // A first deployment: nothing verified ever served.
+        for slot in [&pair.blue, &pair.green].into_iter().flatten() {
+            start::remove(host, &slot.name).await?;
+        }
+        start::remove(host, &state::proxy_name(app)).await?;
+        let _ = std::fs::remove_file(host.config_path(app));
+        let msg = format!(
+            "the interrupted {what} was reverted: the first deployment of {app} was removed"
+        );
+        t.ok(&msg);
+        return Ok(msg);
+    };
+    let target = pair
+        .slot(back.live)
+        .filter(|s| back.live_deploy.is_none() || s.deploy_id == back.live_deploy);
+    let Some(target) = target else {
+        let msg = format!(
+            "cannot revert the interrupted {what}: the verified version on {} is gone; deploy a known good version",
+            back.live
+        );
+        t.fail(&msg);
+        anyhow::bail!(msg);
+    };
+    if !target.running {
+        start::restart_color(host, &target.name).await?;
+        match health::gate(
+            host,
+            &target.name,
+            target.port,
+            &target.health_path,
+            target.health_timeout,
+        )
+        .await?
+        {
+            Gate::Healthy { .. } => {}
+            Gate::Exited { detail: why, .. } | Gate::TimedOut { last: why, .. } => {
+                let msg = format!(
+                    "cannot revert the interrupted {what}: the verified version {} did not become healthy again ({why})",
+                    target.image
+                );
+                t.fail(&msg);
+                anyhow::bail!(msg);
+            }
+        }
+    }
+    let body = switch::flip(&switch::current_body(host, app)?, back.live);
+    switch::commit_and_route(host, app, &back, &body, Step::SwitchBackConfig).await?;
+    pause_point(Step::SwitchBack).await;
+    let left = pair.slot(marker.live);
+    if let Some(left) = left.filter(|s| s.deploy_id.is_none() || s.deploy_id != back.prior_deploy) {
+        start::remove(host, &left.name).await?;
+        let free = true;
+        put_back_aside(host, pair, &back, free).await?;
+    }
+    let msg = format!(
+        "the interrupted {what} was reverted: {} serves on {} again",
+        target.image, target.color
+    );
+    t.ok(&msg);
+    Ok(msg)
+}
+
+/// Puts the prior set aside on the idle color back in its place when `marker` names it as the
+/// rollback target; removes it otherwise.
+async fn put_back_aside(
+    host: &Host,
+    pair: &Pair,
+    marker: &Marker,
+    slot_free: bool,
+) -> anyhow::Result<Vec<String>> {
+    let mut fixed = Vec::new();
+    for aside in &pair.aside {
+        let is_target = aside.color == marker.live.other()
+            && aside.deploy_id.is_some()
+            && aside.deploy_id == marker.prior_deploy;
+        if is_target && slot_free {
+            // Warm again if it was still inside its keep-warm window, so a rollback stays a
+            // proxy switch.
+            let warm = marker.warm_until.is_some_and(|t| t > chrono::Utc::now());
+            start::restore(host, &pair.app, aside.color, warm).await?;
+            fixed.push(format!("put back {} as the rollback target", aside.name));
+        } else {
+            start::remove(host, &aside.name).await?;
+            fixed.push(format!("removed leftover container {}", aside.name));
+        }
+    }
+    Ok(fixed)
 }
 
 /// Returns what it changed, one phrase per fix (empty when the app was consistent).
@@ -67,58 +183,76 @@ pub async fn recover(
         }
         return Ok(note(host, fixed));
     };
-    let unproven = pair.unproven_idle();
-    if let Some(idle) = unproven {
-        start::remove(host, &idle.name).await?;
-        fixed.push(format!(
-            "removed {} ({}) left by an interrupted deploy",
-            idle.name, idle.image
-        ));
-    }
-    // A prior set aside by an interrupted deploy goes back if it is still the rollback target
-    // and its place is free; otherwise it is a leftover.
-    let slot_free = pair.slot(marker.live.other()).is_none() || unproven.is_some();
-    for aside in &pair.aside {
-        let is_target = aside.color == marker.live.other()
-            && aside.deploy_id.is_some()
-            && aside.deploy_id == marker.prior_deploy;
-        if is_target && slot_free {
-            // Warm again if it was still inside its keep-warm window, so a rollback stays a
-            // proxy switch.
-            let warm = marker.warm_until.is_some_and(|t| t > chrono::Utc::now());
-            start::restore(host, app, aside.color, warm).await?;
-            fixed.push(format!("put back {} as the rollback target", aside.name));
-        } else {
-            start::remove(host, &aside.name).await?;
-            fixed.push(format!("removed leftover container {}", aside.name));
-        }
-    }
     let mut proxy_up = pair.proxy.as_ref().is_some_and(|p| p.running);
     if !proxy_up {
+        // The proxy is stopped or gone: started, or created again from the state. The config
+        // file is its own, so it serves the color the state names.
+        let saved: Option<state::SavedProxy> = state::load(host, app, "proxy");
         let image = pair
             .proxy
             .as_ref()
-            .map(|p| p.image.as_str())
-            .or(proxy_image);
-        if let (Some(image), Some(live)) = (image, pair.live()) {
-            let layout = proxy::Layout {
-                public_address: pair
-                    .proxy
-                    .as_ref()
-                    .map_or("0.0.0.0".into(), |p| p.public_address.clone()),
-                public_port: live.port
+            .map(|p| p.image.clone())
+            .or(saved.as_ref().map(|s| s.image.clone()))
+            .or(proxy_image.map(str::to_string));
+        let public_port = saved
+            .as_ref()
+            .map(|s| s.public_port)
+            .or(pair.live().map(|live| {
+                live.port
                     - if live.color == super::Color::Blue {
                         1
                     } else {
                         2
-                    },
+                    }
+            }));
+        if let (Some(image), Some(public_port)) = (image, public_port) {
+            let layout = proxy::Layout {
+                public_address: pair
+                    .proxy
+                    .as_ref()
+                    .map(|p| p.public_address.clone())
+                    .or(saved.map(|s| s.public_address))
+                    .unwrap_or_else(|| "0.0.0.0".into()),
+                public_port,
                 extra_lines: vec![],
             };
-            proxy::ensure_running(host, app, image, &layout, pair.proxy.as_ref()).await?;
-            fixed.push(format!("started the proxy {}", state::proxy_name(app)));
+            proxy::ensure_running(host, app, &image, &layout, pair.proxy.as_ref()).await?;
+            fixed.push(match &pair.proxy {
+                Some(_) => format!("started the proxy {}", state::proxy_name(app)),
+                None => format!(
+                    "created the proxy {} again from the state, serving {}",
+                    state::proxy_name(app),
+                    marker.live
+                ),
+            });
             proxy_up = true;
         }
     }
+    // An unverified switch goes back to the verified state before it, then recovery goes on
+    // from that state.
+    let reread;
+    let (pair, marker) = if marker.verified || !proxy_up {
+        (pair, marker)
+    } else {
+        fixed.push(revert(host, pair).await?);
+        reread = state::read(host, app).await?;
+        match &reread.marker {
+            Some(m) => (&reread, m),
+            None => return Ok(note(host, fixed)),
+        }
+    };
+    // The live color's container gone or stopped: created again from the state (never the
+    // proxy config or the state removed for it).
+    let recreated;
+    let pair = match live_again(host, pair, marker).await? {
+        Some(phrase) => {
+            fixed.push(phrase);
+            recreated = state::read(host, app).await?;
+            &recreated
+        }
+        None => pair,
+    };
+    // Traffic follows the config before any container goes.
     if proxy_up {
         let (live, other) = (marker.live, marker.live.other());
         let answer = proxy::runtime(
@@ -134,8 +268,78 @@ pub async fn recover(
             anyhow::bail!("the proxy refused to route to {live}: {}", answer.trim());
         }
     }
+    let unproven = pair.unproven_idle();
+    if let Some(idle) = unproven {
+        start::remove(host, &idle.name).await?;
+        fixed.push(format!(
+            "removed {} ({}) left by an interrupted deploy",
+            idle.name, idle.image
+        ));
+    }
+    // A prior set aside by an interrupted deploy goes back if it is still the rollback target
+    // and its place is free; otherwise it is a leftover.
+    let slot_free = pair.slot(marker.live.other()).is_none() || unproven.is_some();
+    fixed.extend(put_back_aside(host, pair, marker, slot_free).await?);
     fixed.extend(reap_warm(host, pair).await?);
     Ok(note(host, fixed))
+}
+
+/// Brings the verified live color back when its container is gone (created again from the
+/// saved spec of that deploy, then health-gated) or stopped (started again). `None` when it
+/// runs.
+async fn live_again(host: &Host, pair: &Pair, marker: &Marker) -> anyhow::Result<Option<String>> {
+    if !marker.verified {
+        return Ok(None);
+    }
+    let name = state::color_name(&pair.app, marker.live);
+    let (port, path, timeout, what) = match pair.live() {
+        Some(live) if live.running => return Ok(None),
+        Some(live) => {
+            start::restart_color(host, &live.name).await?;
+            (
+                live.port,
+                live.health_path.clone(),
+                live.health_timeout,
+                format!("started {name} ({}) again", live.image),
+            )
+        }
+        None => {
+            let saved: Option<state::SavedColor> =
+                state::load(host, &pair.app, marker.live.as_str());
+            let Some(saved) = saved.filter(|s| {
+                marker.live_deploy.is_none()
+                    || marker.live_deploy.as_ref() == Some(&s.spec.deploy_id)
+            }) else {
+                return Ok(Some(format!(
+                    "the live container {name} is gone and the state has no spec to create it again: deploy again"
+                )));
+            };
+            start::create_color(
+                host,
+                &saved.spec,
+                marker.live,
+                saved.digest.as_deref(),
+                &saved.spec_hash,
+            )
+            .await?;
+            let port = state::color_port(saved.spec.public_port, marker.live);
+            start::run_color(host, &name, port).await?;
+            (
+                port,
+                saved.spec.health_path.clone(),
+                std::time::Duration::from_millis(saved.spec.health_timeout_ms),
+                format!("created {name} ({}) again from the state", saved.spec.image),
+            )
+        }
+    };
+    Ok(Some(
+        match health::gate(host, &name, port, &path, timeout).await? {
+            Gate::Healthy { .. } => what,
+            Gate::Exited { detail: why, .. } | Gate::TimedOut { last: why, .. } => {
+                format!("{what}, but it is not healthy ({why})")
+            }
+        },
+    ))
 }
 
 /// Stops a warm prior whose keep-warm deadline has passed; it stays as the rollback target
@@ -144,6 +348,10 @@ pub async fn reap_warm(host: &Host, pair: &Pair) -> anyhow::Result<Vec<String>> 
     let (Some(marker), Some(target)) = (&pair.marker, pair.rollback_target()) else {
         return Ok(vec![]);
     };
+    if !marker.verified {
+        // The prior of an unverified switch is what a revert goes back to.
+        return Ok(vec![]);
+    }
     let expired = marker.warm_until.is_some_and(|t| t <= chrono::Utc::now());
     if !(target.running && expired) {
         return Ok(vec![]);
@@ -152,7 +360,7 @@ pub async fn reap_warm(host: &Host, pair: &Pair) -> anyhow::Result<Vec<String>> 
         .stop_container(
             &target.name,
             Some(StopContainerOptions {
-                t: Some(10),
+                t: Some(STOP_GRACE_SECS),
                 ..Default::default()
             }),
         )
@@ -173,4 +381,54 @@ fn note(host: &Host, fixed: Vec<String>) -> Vec<String> {
         );
     }
     fixed
+}
+
+/// `bluegreen recover --app A`: under the app's lock, the recovery every command starts with,
+/// on its own. Outcome `recovered` (exit 0) once one verified color is live (or nothing is
+/// deployed); the message says what was reverted or repaired.
+pub async fn recover_request(host: &Host, app: &str) -> anyhow::Result<super::AgentReply> {
+    use super::lock::AppLock;
+    use super::protocol::Outcome;
+    let total = host.events.start(&host.scope, Step::Total.event());
+    let done = |outcome: Outcome, message: String| {
+        if outcome.is_success() {
+            total.ok(&message);
+        } else {
+            total.fail(&message);
+        }
+        super::reply(host, "recover", outcome, message)
+    };
+    if !host.app_dir(app).exists() {
+        let msg = format!("{app} is not deployed on this host: nothing to recover");
+        return Ok(done(Outcome::Recovered, msg));
+    }
+    let lock = AppLock::acquire(&host.lock_path(app), host.config.lock_wait, "recover").await?;
+    let _lock = match lock {
+        Ok(lock) => lock,
+        Err(busy) => {
+            let msg = format!(
+                "another action holds the lock of {app} on this host ({}); nothing changed: retry when it finishes",
+                busy.holder
+            );
+            return Ok(done(Outcome::Locked, msg));
+        }
+    };
+    let before_pair = state::read(host, app).await?;
+    let before = before_pair.to_app_state_unprobed().await;
+    let fixed = recover(host, &before_pair, None).await?;
+    let after = state::read(host, app).await?;
+    let live = after
+        .live()
+        .map_or(format!("nothing of {app} is live"), |l| {
+            format!("{} is live on {} (verified)", l.image, l.color)
+        });
+    let message = match (reverted(&fixed), fixed.is_empty()) {
+        (Some(phrase), _) => format!("{phrase}; {live}"),
+        (None, true) => format!("{app} is consistent: {live}; nothing to recover"),
+        (None, false) => format!("{app} repaired ({}); {live}", fixed.join("; ")),
+    };
+    let mut r = done(Outcome::Recovered, message);
+    r.before = Some(before);
+    r.apps = vec![after.to_app_state().await];
+    Ok(r)
 }

@@ -50,6 +50,7 @@ pub fn table(apps: &[AppState]) -> String {
         "DIGEST".into(),
         "SINCE".into(),
         "HEALTH".into(),
+        "STATE".into(),
         "ROLLBACK TARGET".into(),
     ]];
     for a in apps {
@@ -72,10 +73,17 @@ pub fn table(apps: &[AppState]) -> String {
             digest,
             since,
             health,
+            if a.live.is_none() {
+                "-".into()
+            } else if a.verified {
+                "verified".into()
+            } else {
+                "unverified".into()
+            },
             target(a.rollback_target.as_ref()),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

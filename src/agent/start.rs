@@ -18,6 +18,7 @@ pub async fn create_color(
     spec: &DeploySpec,
     color: Color,
     digest: Option<&str>,
+    spec_hash: &str,
 ) -> anyhow::Result<String> {
     let name = state::color_name(&spec.app, color);
     // Normally gone already (set aside); a leftover of an interrupted run is replaced.
@@ -39,6 +40,7 @@ pub async fn create_color(
             spec.health_timeout_ms.to_string(),
         ),
         (state::LABEL_KEEP_WARM_MS, spec.keep_warm_ms.to_string()),
+        (state::LABEL_SPEC_HASH, spec_hash.to_string()),
     ])
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -72,6 +74,13 @@ pub async fn create_color(
     host.create_named(&name, body)
         .await
         .with_context(|| format!("cannot create {name} from {}", spec.image))?;
+    // So the color can be created again from the state if its container goes.
+    let saved = state::SavedColor {
+        spec: spec.clone(),
+        digest: digest.map(str::to_string),
+        spec_hash: spec_hash.to_string(),
+    };
+    state::save(host, &spec.app, color.as_str(), &saved)?;
     Ok(name)
 }
 
@@ -174,6 +183,23 @@ pub async fn restart_color(host: &Host, name: &str) -> anyhow::Result<()> {
         }) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot start {name}")),
     }
+}
+
+/// Restarts a running container that does not answer (a rollback's cold path).
+pub async fn stop_and_restart(host: &Host, name: &str) -> anyhow::Result<()> {
+    use bollard::query_parameters::StopContainerOptions;
+    let options = StopContainerOptions {
+        t: Some(super::step::STOP_GRACE_SECS),
+        ..Default::default()
+    };
+    match host.docker.stop_container(name, Some(options)).await {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot stop {name}")),
+    }
+    restart_color(host, name).await
 }
 
 /// Removes a container if it exists.

@@ -28,6 +28,8 @@ pub const LABEL_HEALTH_TIMEOUT_MS: &str = "bluegreen.health-timeout-ms";
 pub const LABEL_KEEP_WARM_MS: &str = "bluegreen.keep-warm-ms";
 pub const LABEL_PUBLIC_PORT: &str = "bluegreen.public-port";
 pub const LABEL_PUBLIC_ADDRESS: &str = "bluegreen.public-address";
+/// The salted hash of the color's whole effective spec (`spec_hash.rs`).
+pub const LABEL_SPEC_HASH: &str = "bluegreen.spec-hash";
 
 /// The first line of the proxy config: `# bluegreen-state: {json}`.
 pub const MARKER_PREFIX: &str = "# bluegreen-state: ";
@@ -42,12 +44,70 @@ pub struct Marker {
     pub prior_deploy: Option<String>,
     /// Until when the prior runs warm; after that the next agent run stops it.
     pub warm_until: Option<DateTime<Utc>>,
+    /// Deploy id of the live color's container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_deploy: Option<String>,
+    /// False from the switch until the switch was verified (through the proxy, then the
+    /// verify window): an unverified state is reverted to `previous` by the next deploy,
+    /// rollback or `bluegreen recover`. Configs written before this field are verified.
+    #[serde(default = "verified_default")]
+    pub verified: bool,
+    /// The verified state before an unverified switch: what a revert restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<Marker>>,
+    /// What made the unverified switch, for messages: `deploy of IMAGE`, `rollback to IMAGE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+    /// Versions a rollback left: never a rollback target again (the latest last, bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejected>,
 }
+
+fn verified_default() -> bool {
+    true
+}
+
+/// A version a rollback switched away from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub deploy_id: String,
+    pub image: String,
+    pub at: DateTime<Utc>,
+    /// The deploy id the rollback went back to.
+    #[serde(default)]
+    pub back_to: Option<String>,
+}
+
+/// How many rejected versions the state remembers.
+pub const REJECTED_KEPT: usize = 10;
 
 impl Marker {
     pub fn parse(config: &str) -> Option<Marker> {
         let line = config.lines().next()?.strip_prefix(MARKER_PREFIX)?;
         serde_json::from_str(line).ok()
+    }
+
+    /// The verified state this unverified one replaces, as it should be written back.
+    pub fn revert_to(&self) -> Option<Marker> {
+        self.previous.as_deref().cloned().map(|mut m| {
+            m.previous = None;
+            m.pending = None;
+            m.verified = true;
+            m
+        })
+    }
+
+    /// This unverified state, confirmed: final from now on.
+    pub fn confirmed(&self) -> Marker {
+        let mut m = self.clone();
+        m.verified = true;
+        m.previous = None;
+        m.pending = None;
+        m
+    }
+
+    pub fn is_rejected(&self, deploy_id: Option<&str>) -> bool {
+        deploy_id.is_some_and(|id| self.rejected.iter().any(|r| r.deploy_id == id))
     }
 
     pub fn to_line(&self) -> String {
@@ -74,6 +134,7 @@ pub struct Slot {
     pub health_path: String,
     pub health_timeout: Duration,
     pub keep_warm: Duration,
+    pub spec_hash: Option<String>,
 }
 
 /// The proxy container.
@@ -132,6 +193,12 @@ impl Pair {
         let prior = marker.prior_deploy.as_deref()?;
         self.slot(marker.live.other())
             .filter(|s| s.deploy_id.as_deref() == Some(prior))
+            .filter(|s| !marker.is_rejected(s.deploy_id.as_deref()))
+    }
+
+    /// True when the live color's switch was verified (or nothing is live yet).
+    pub fn verified(&self) -> bool {
+        self.marker.as_ref().is_none_or(|m| m.verified)
     }
 
     /// An idle container that is not the rollback target: left by an interrupted deploy.
@@ -177,6 +244,10 @@ impl Pair {
             public_port: self.proxy.as_ref().map(|p| p.public_port),
             live,
             rollback_target,
+            verified: self.verified(),
+            pending: marker
+                .filter(|m| !m.verified)
+                .and_then(|m| m.pending.clone()),
         }
     }
 }
@@ -343,6 +414,7 @@ fn slot_from_labels(
             label_num(labels, LABEL_HEALTH_TIMEOUT_MS).unwrap_or(60_000),
         ),
         keep_warm: Duration::from_millis(label_num(labels, LABEL_KEEP_WARM_MS).unwrap_or(0)),
+        spec_hash: labels.get(LABEL_SPEC_HASH).cloned(),
     })
 }
 
@@ -389,9 +461,65 @@ mod tests {
             since: Utc::now(),
             prior_deploy: Some("d1".into()),
             warm_until: None,
+            live_deploy: Some("d2".into()),
+            verified: false,
+            previous: None,
+            pending: Some("deploy of x".into()),
+            rejected: vec![],
         };
         let config = format!("{}\nglobal\n", m.to_line());
         assert_eq!(Marker::parse(&config), Some(m));
         assert_eq!(Marker::parse("global\n"), None);
+        // A state comment written before verification existed reads as verified.
+        let old = format!("{MARKER_PREFIX}{{\"live\":\"blue\",\"since\":\"2026-01-01T00:00:00Z\",\"prior_deploy\":null,\"warm_until\":null}}\n");
+        assert!(Marker::parse(&old).unwrap().verified);
     }
+}
+
+/// What recreates a color whose container is gone (`<state>/apps/<app>/<color>.json`, mode
+/// 0600 in the 0700 app directory): the spec it was created from, with the environment as
+/// resolved on this host (Parameter Store values included, as `docker inspect` shows them to
+/// anyone with the Docker socket), its digest and spec hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedColor {
+    pub spec: super::protocol::DeploySpec,
+    pub digest: Option<String>,
+    pub spec_hash: String,
+}
+
+/// What recreates the proxy container (`<state>/apps/<app>/proxy.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedProxy {
+    pub image: String,
+    pub public_address: String,
+    pub public_port: u16,
+}
+
+fn saved_path(host: &Host, app: &str, what: &str) -> std::path::PathBuf {
+    host.app_dir(app).join(format!("{what}.json"))
+}
+
+/// Writes a saved spec (temporary file and rename, mode 0600).
+pub fn save<T: Serialize>(host: &Host, app: &str, what: &str, value: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = saved_path(host, app, what);
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(serde_json::to_string(value)?.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Reads a saved spec; `None` when there is none (or it is unreadable: then nothing can be
+/// recreated from it, and the caller says so).
+pub fn load<T: for<'de> Deserialize<'de>>(host: &Host, app: &str, what: &str) -> Option<T> {
+    let text = std::fs::read_to_string(saved_path(host, app, what)).ok()?;
+    serde_json::from_str(&text).ok()
 }

@@ -8,14 +8,16 @@ use anyhow::Context;
 
 /// Writes `marker` + `body` as the proxy config and routes new requests to `marker.live`.
 /// `body` must have been checked (`haproxy -c`) or be a [`flip`] of a config that was live.
+/// `between` names the pause point between the two writes.
 pub async fn commit_and_route(
     host: &Host,
     app: &str,
     marker: &Marker,
     body: &str,
+    between: super::step::Step,
 ) -> anyhow::Result<()> {
     proxy::commit(host, app, marker, body)?;
-    super::pause_point("switch-config").await;
+    super::pause_point(between).await;
     proxy::route_to(host, app, marker.live).await
 }
 

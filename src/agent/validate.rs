@@ -172,11 +172,34 @@ pub fn proxy_line(line: &str) -> Result<(), UsageError> {
     Ok(())
 }
 
+/// `--expect-live`: an image reference or a deploy id.
+pub fn expect_live_value(value: &str) -> Result<(), UsageError> {
+    let deploy_id = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if deploy_id || image_ref("--expect-live", value).is_ok() {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--expect-live {value:?}: expected the live image reference (as deployed) or a deploy id such as 20261201T120000Z-a1b2c3"
+        )))
+    }
+}
+
 /// Every field of a request, before anything touches Docker or AWS.
 pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
     match request {
         AgentRequest::Deploy(spec) => deploy_spec(spec),
-        AgentRequest::Rollback { app } | AgentRequest::Status { app: Some(app) } => app_name(app),
+        AgentRequest::Rollback { app, expect_live } => {
+            app_name(app)?;
+            match expect_live {
+                Some(x) => expect_live_value(x),
+                None => Ok(()),
+            }
+        }
+        AgentRequest::Status { app: Some(app) } | AgentRequest::Recover { app } => app_name(app),
         AgentRequest::Status { app: None } => Ok(()),
     }
 }
@@ -237,6 +260,39 @@ pub fn health_timeout_ms(ms: u64) -> Result<(), UsageError> {
     at_most("--health-timeout", ms, MAX_WAIT)
 }
 
+/// What a deploy's SSM command needs beyond the health gate, the verify window and the drain:
+/// the agent container's start, the pull of an image of ordinary size, the proxy check.
+pub const COMMAND_OVERHEAD: Duration = Duration::from_secs(30);
+
+/// `--command-timeout` against the deploy's own durations, checked together before any host
+/// is touched: SSM ends a command at its executionTimeout (ExecutionTimedOut) while the agent
+/// may still be switching, so the command must outlast the whole deploy.
+pub fn command_timeout_covers(
+    command_timeout: Duration,
+    spec: &DeploySpec,
+) -> Result<(), UsageError> {
+    // Each part is bounded by its own maximum (checked first), so the sum cannot overflow u128.
+    deploy_spec(spec)?;
+    let needed_ms = u128::from(spec.health_timeout_ms)
+        + u128::from(spec.verify_window_ms)
+        + u128::from(spec.drain_ms)
+        + COMMAND_OVERHEAD.as_millis();
+    if command_timeout.as_millis() > needed_ms {
+        return Ok(());
+    }
+    let ms = |v: u64| short(Duration::from_millis(v));
+    let needed = Duration::from_millis(u64::try_from(needed_ms).unwrap_or(u64::MAX));
+    Err(UsageError(format!(
+        "--command-timeout {}: expected more than --health-timeout {} + --verify-window {} + --drain {} + {} for the pull and the agent's start = {}; raise --command-timeout or lower the others",
+        short(command_timeout),
+        ms(spec.health_timeout_ms),
+        ms(spec.verify_window_ms),
+        ms(spec.drain_ms),
+        short(COMMAND_OVERHEAD),
+        short(needed)
+    )))
+}
+
 /// The longest the health gate, the verify window and the drain may wait.
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// The longest a prior may be kept warm.
@@ -268,6 +324,30 @@ fn short(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_timeout_must_outlast_the_deploy() {
+        let mut spec: DeploySpec = serde_json::from_value(serde_json::json!({
+            "app": "shop", "image": "shop:2", "public_port": 8080, "container_port": 80,
+            "health_path": "/health", "health_timeout_ms": 60_000, "verify_window_ms": 10_000,
+            "keep_warm_ms": 1, "drain_ms": 10_000, "proxy_image": "haproxy", "deploy_id": "d1"
+        }))
+        .unwrap();
+        assert!(command_timeout_covers(Duration::from_secs(600), &spec).is_ok());
+        let e = command_timeout_covers(Duration::from_secs(60), &spec).unwrap_err();
+        for part in [
+            "--command-timeout 1m",
+            "--health-timeout 1m",
+            "--verify-window 10s",
+            "--drain 10s",
+        ] {
+            assert!(e.0.contains(part), "{e}");
+        }
+        // Out of range values are refused by name, never summed into an overflow.
+        spec.drain_ms = u64::MAX;
+        let e = command_timeout_covers(Duration::from_secs(600), &spec).unwrap_err();
+        assert!(e.0.starts_with("--drain"), "{e}");
+    }
 
     #[test]
     fn app_names() {

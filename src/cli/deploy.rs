@@ -17,6 +17,12 @@ pub struct DeployCmd {
     pub target: TargetArgs,
     #[command(flatten)]
     pub spec: DeployArgs,
+    /// SSM: the environment of the fleet lock /bluegreen/locks/<app>/<environment>.
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// SSM: how long to wait for the fleet lock another deploy holds before refusing (exit 4).
+    #[arg(long, default_value = "0s", value_parser = parse_duration_arg)]
+    pub lock_wait: Duration,
     /// Output format of the reply.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
@@ -28,7 +34,13 @@ pub async fn deploy(cmd: DeployCmd) -> anyhow::Result<ExitCode> {
     let spec = cmd.spec.to_spec(&deploy_id)?;
     let in_actions = std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true");
     warn_secret_like_env(&spec.env, "--env", in_actions);
-    let done = command::run_on_target(&cmd.target, AgentRequest::Deploy(spec), cmd.format).await?;
+    let lock = crate::fleet::fleet_lock::LockArgs {
+        environment: cmd.environment.clone(),
+        wait: cmd.lock_wait,
+    };
+    lock.check()?;
+    let request = AgentRequest::Deploy(spec);
+    let done = command::run_on_target_locked(&cmd.target, request, cmd.format, Some(lock)).await?;
     Ok(done.exit)
 }
 

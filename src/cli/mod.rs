@@ -6,5 +6,6 @@
 
 pub mod agent;
 pub mod deploy;
+pub mod recover;
 pub mod rollback;
 pub mod status;

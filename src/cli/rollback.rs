@@ -29,6 +29,10 @@ pub struct RollbackCmd {
     /// this command, and write the step's outputs (status, live-color) and job summary.
     #[arg(long, conflicts_with_all = ["app", "instance_ids", "target_tags"])]
     pub from_action_inputs: bool,
+    /// Change nothing unless the live version is this image reference or deploy id (on each
+    /// host); otherwise exit 6. A host already rolled back from it succeeds as a no-op.
+    #[arg(long, value_name = "IMAGE_OR_DEPLOY_ID")]
+    pub expect_live: Option<String>,
 }
 
 /// Runs `bluegreen rollback`, from its flags or (the sub-action) from the step's inputs.
@@ -38,7 +42,10 @@ pub async fn rollback(cmd: RollbackCmd) -> anyhow::Result<ExitCode> {
         (false, Some(app)) => app,
         (false, None) => return Err(UsageError("--app: required".into()).into()),
     };
-    let request = AgentRequest::Rollback { app };
+    let request = AgentRequest::Rollback {
+        app,
+        expect_live: cmd.expect_live,
+    };
     let done = run_on_target(&cmd.target, request, cmd.format).await?;
     Ok(done.exit)
 }
@@ -73,7 +80,10 @@ async fn run_from_action_inputs(format: OutputFormat) -> anyhow::Result<ExitCode
     }
     let cmd = from_inputs(|name| std::env::var(name).ok())?;
     let app = cmd.app.clone().unwrap_or_default();
-    let request = AgentRequest::Rollback { app: app.clone() };
+    let request = AgentRequest::Rollback {
+        app: app.clone(),
+        expect_live: cmd.expect_live.clone(),
+    };
     let done = match run_on_target(&cmd.target, request, format).await {
         Ok(done) => done,
         Err(e) => {
@@ -143,7 +153,11 @@ fn from_inputs(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<RollbackC
 /// `status`: what the rollback did, as one word; `live-color`: the color serving after it on
 /// every host (`mixed` when the hosts disagree, empty when none reported one).
 fn outputs(done: &Done) -> [(&'static str, String); 2] {
-    let status = rollback_status(done.exit).as_str().replace('_', "-");
+    let status = match done.exit {
+        // Not a run status of its own: nothing was changed, as the caller asked.
+        ExitCode::NotExpectedLive => "not-expected-live".to_string(),
+        exit => rollback_status(exit).as_str().replace('_', "-"),
+    };
     let live = match fleet_color(&done.hosts) {
         FleetColor::None => String::new(),
         color => color.as_str().to_string(),
@@ -154,7 +168,10 @@ fn outputs(done: &Done) -> [(&'static str, String); 2] {
 /// The job summary: one line for the run, one table row per host.
 fn summary(app: &str, done: &Done) -> String {
     let [(_, status), (_, live)] = outputs(done);
-    let mark = rollback_status(done.exit).mark();
+    let mark = match done.exit {
+        ExitCode::NotExpectedLive => "⚠️",
+        exit => rollback_status(exit).mark(),
+    };
     let mut md = format!("## {mark} {app} rollback: {status}\n\n");
     if !live.is_empty() {
         let _ = writeln!(md, "Live color after the rollback: **{live}**\n");

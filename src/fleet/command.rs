@@ -1,6 +1,7 @@
 //! The command runner that `deploy`, `rollback` and `status` share: check the request, send
 //! it to the target's hosts, print the replies, and say what each host did.
 
+use super::fleet_lock::{self, LockArgs};
 use super::interrupt::{or_stop, Stoppable};
 use super::rollout::HostReport;
 use super::ssm_run::{self, SsmFleet};
@@ -39,6 +40,16 @@ pub async fn run_on_target(
     request: AgentRequest,
     format: OutputFormat,
 ) -> anyhow::Result<Done> {
+    run_on_target_locked(target, request, format, None).await
+}
+
+/// [`run_on_target`], holding the fleet lock for an SSM deploy.
+pub async fn run_on_target_locked(
+    target: &TargetArgs,
+    request: AgentRequest,
+    format: OutputFormat,
+    lock: Option<LockArgs>,
+) -> anyhow::Result<Done> {
     // The hosts' agents check the request again; checking it here first means a bad value
     // is a usage error (exit 2) before any AWS call, on every target.
     crate::agent::validate::request(&request)?;
@@ -63,29 +74,61 @@ pub async fn run_on_target(
                 hosts: vec![HostRecord::from_reply("local", &reply)],
             })
         }
-        TargetKind::Ssm => run_on_ssm(target, request, format).await,
+        TargetKind::Ssm => run_on_ssm(target, request, format, lock).await,
     }
 }
 
-/// The fleet path: resolve the targets, check them, then roll the request out batch by batch;
-/// print what that produced.
+/// The fleet path: resolve the targets, take the fleet lock (a deploy), check the hosts, then
+/// roll the request out batch by batch; print what that produced.
 async fn run_on_ssm(
     target: &TargetArgs,
     request: AgentRequest,
     format: OutputFormat,
+    lock: Option<LockArgs>,
 ) -> anyhow::Result<Done> {
+    if let AgentRequest::Deploy(spec) = &request {
+        crate::agent::validate::command_timeout_covers(target.command_timeout, spec)?;
+    }
     let events = EventLog::new();
     let fleet = SsmFleet::connect(target, ssm_comment(&request), &events).await?;
-    let run = match ssm_run::run(&fleet, &target.image_platform, &request, &events).await? {
-        Ok(run) => run,
-        Err(stopped) => {
-            eprintln!("error: {stopped}");
-            return Ok(Done {
-                exit: ExitCode::Failed,
-                hosts: vec![],
-            });
+    // One deploy per app and environment across the fleet, before any host is touched.
+    let held = match (&request, lock) {
+        (AgentRequest::Deploy(spec), Some(lock)) => {
+            let run_url = crate::gha::runner::RunnerEnv::from_env().run_url();
+            let client = fleet.transport.client();
+            let taken = fleet_lock::take_for_deploy(
+                client,
+                &spec.app,
+                &spec.deploy_id,
+                run_url,
+                &lock,
+                target.command_timeout,
+            )
+            .await;
+            match taken {
+                Ok(l) => Some(l),
+                Err(e) if e.is::<fleet_lock::Held>() => {
+                    eprintln!("error: {e}");
+                    return Ok(Done {
+                        exit: ExitCode::Locked,
+                        hosts: vec![],
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
+        _ => None,
     };
+    let result = ssm_run::run(&fleet, &target.image_platform, &request, &events).await;
+    if let Some(l) = held {
+        if let Err(e) = l.release(fleet.transport.client()).await {
+            eprintln!("warning: {e:#}; it expires at {}", l.holder.expires_at);
+        }
+    }
+    let run = result?;
+    if let Some(reason) = &run.stopped {
+        eprintln!("error: {reason}");
+    }
     match format {
         OutputFormat::Json => println!("{}", crate::output::json_document(&run)?),
         OutputFormat::Human => print!("{}", run.render_human()),
@@ -124,7 +167,8 @@ async fn run_on_ssm(
 fn ssm_comment(request: &AgentRequest) -> String {
     match request {
         AgentRequest::Deploy(spec) => format!("bluegreen deploy {} {}", spec.app, spec.deploy_id),
-        AgentRequest::Rollback { app } => format!("bluegreen rollback {app}"),
+        AgentRequest::Rollback { app, .. } => format!("bluegreen rollback {app}"),
+        AgentRequest::Recover { app } => format!("bluegreen recover {app}"),
         AgentRequest::Status { app } => {
             format!("bluegreen status {}", app.as_deref().unwrap_or("all apps"))
         }

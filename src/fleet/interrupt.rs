@@ -58,7 +58,7 @@ async fn repair_after_interrupt(
 ) -> String {
     let app = match request {
         AgentRequest::Deploy(spec) => Some(spec.app.as_str()),
-        AgentRequest::Rollback { app } => Some(app.as_str()),
+        AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => Some(app.as_str()),
         AgentRequest::Status { .. } => None,
     };
     let Some(app) = app else {

@@ -1,6 +1,7 @@
 //! Where commands run: transports (local | ssm), targets, preflight, rolling orchestration.
 
 pub mod command;
+pub mod fleet_lock;
 pub mod interrupt;
 pub mod poll;
 pub mod preflight;
@@ -150,10 +151,7 @@ impl TargetArgs {
         let mut settings = ssm::SsmSettings::new(self.agent_image.clone(), self.command_timeout);
         settings.output_s3_bucket = self.output_s3_bucket.clone();
         settings.cloudwatch_log_group = self.cloudwatch_log_group.clone();
-        settings.poll = poll::PollPolicy {
-            min: self.ssm_poll_min,
-            max: self.ssm_poll_max.max(self.ssm_poll_min),
-        };
+        settings.poll = poll::PollPolicy::checked(self.ssm_poll_min, self.ssm_poll_max)?;
         settings.comment = comment;
         Ok(settings)
     }

@@ -32,9 +32,31 @@ impl PollPolicy {
     pub fn next_interval(&self, elapsed: Duration) -> Duration {
         let base = (elapsed / 20).clamp(self.min, self.max.max(self.min));
         let jitter_pct = u32::from(uuid::Uuid::new_v4().as_bytes()[0] % 11);
-        base + base * jitter_pct / 100
+        // Saturating: the bounds are checked where they are set (`MAX_POLL`), but a policy
+        // built in code must not panic either.
+        base.saturating_add((base / 100).saturating_mul(jitter_pct))
+    }
+
+    /// The bounds as flags give them: each at most [`MAX_POLL`], `min` not above `max`.
+    pub fn checked(min: Duration, max: Duration) -> Result<PollPolicy, crate::exit::UsageError> {
+        for (flag, d) in [("--ssm-poll-min", min), ("--ssm-poll-max", max)] {
+            if d > MAX_POLL || d.is_zero() {
+                return Err(crate::exit::UsageError(format!(
+                    "{flag} {}: expected more than 0s and at most {}",
+                    humantime::format_duration(d),
+                    humantime::format_duration(MAX_POLL)
+                )));
+            }
+        }
+        Ok(PollPolicy {
+            min,
+            max: max.max(min),
+        })
     }
 }
+
+/// The longest wait between two polls that a flag may set.
+pub const MAX_POLL: Duration = Duration::from_secs(300);
 
 /// Where one instance's invocation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,6 +24,11 @@ pub enum HostStatus {
     RolledBack,
     /// Switched in this deploy; the fleet rollback failed on it: it serves the new version.
     RollbackFailed,
+    /// The run was cancelled before this host switched: it serves the version it had.
+    Cancelled,
+    /// The run was cancelled and the host's status did not come back in time, or it was
+    /// mid-switch (unverified): check it with `bluegreen status`.
+    Unknown,
 }
 
 /// One host's outcome, with everything it returned.
@@ -40,6 +45,9 @@ pub struct HostReport {
     /// The fleet rollback's result on this host, when it took part in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet_rollback: Option<Result<AgentReply, HostFailure>>,
+    /// For a host that gave no reply: its `status`, asked before the outcome was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_after: Option<AgentReply>,
 }
 
 impl HostReport {
@@ -56,6 +64,7 @@ impl HostReport {
             reply,
             error,
             fleet_rollback: None,
+            status_after: None,
         }
     }
 
@@ -67,25 +76,45 @@ impl HostReport {
             reply: None,
             error: None,
             fleet_rollback: None,
+            status_after: None,
         }
     }
 
-    /// True when this deploy moved the host's traffic to the new version.
-    fn switched(&self) -> bool {
-        self.status == HostStatus::Succeeded
-            && self
-                .reply
-                .as_ref()
-                .is_some_and(|r| r.outcome == Outcome::Deployed)
+    /// True when this deploy moved the host's traffic to the new version: the host says its
+    /// live deploy id is this deploy's (a redeploy that was a no-op keeps an older one).
+    /// A host without a reply whose status says this deploy is live counts too.
+    fn switched(&self, deploy_id: &str) -> bool {
+        let replied = self.status == HostStatus::Succeeded
+            && self.reply.as_ref().is_some_and(|r| {
+                r.outcome == Outcome::Deployed && live_deploy_id(r) == Some(deploy_id)
+            });
+        let by_status = self
+            .status_after
+            .as_ref()
+            .is_some_and(|r| live_deploy_id(r) == Some(deploy_id));
+        replied || by_status
     }
 
     /// One line for humans.
     pub fn summary(&self) -> String {
-        let what = match (&self.reply, &self.error) {
+        let mut what = match (&self.reply, &self.error) {
             (Some(r), _) => r.message.clone(),
             (None, Some(e)) => e.to_string(),
             (None, None) => "not started: the error budget was exceeded".to_string(),
         };
+        if let Some(status) = &self.status_after {
+            let live = status.apps.first().and_then(|a| a.live.as_ref()).map_or(
+                "nothing live".to_string(),
+                |l| {
+                    format!(
+                        "{} live (deploy {})",
+                        l.image,
+                        l.deploy_id.as_deref().unwrap_or("?")
+                    )
+                },
+            );
+            let _ = write!(what, "; its status after: {live}");
+        }
         let mut line = format!("{:<20} {:<15} {what}", self.host, status_word(self.status));
         if let Some(rb) = &self.fleet_rollback {
             let rb = match rb {
@@ -98,6 +127,15 @@ impl HostReport {
     }
 }
 
+/// The deploy id live on a host after its command, as its reply says.
+fn live_deploy_id(reply: &AgentReply) -> Option<&str> {
+    reply
+        .apps
+        .first()
+        .and_then(|a| a.live.as_ref())
+        .and_then(|l| l.deploy_id.as_deref())
+}
+
 fn status_word(s: HostStatus) -> &'static str {
     match s {
         HostStatus::Succeeded => "succeeded",
@@ -105,6 +143,8 @@ fn status_word(s: HostStatus) -> &'static str {
         HostStatus::Skipped => "skipped",
         HostStatus::RolledBack => "rolled back",
         HostStatus::RollbackFailed => "ROLLBACK FAILED",
+        HostStatus::Cancelled => "cancelled",
+        HostStatus::Unknown => "UNKNOWN",
     }
 }
 
@@ -191,7 +231,8 @@ pub async fn rollout<T: Transport>(
         }
         let timer = events.start(&Scope::Pipeline, &format!("batch_{}", n + 1));
         let runs = transport.run_batch(batch, request).await;
-        let batch_reports = complete_batch(batch, runs);
+        let mut batch_reports = complete_batch(batch, runs);
+        ask_the_silent(transport, &mut batch_reports, request, events).await;
         let batch_errors = batch_reports
             .iter()
             .filter(|r| r.status == HostStatus::Failed)
@@ -246,6 +287,93 @@ pub async fn rollout<T: Transport>(
     }
 }
 
+/// How long the status sweep after a cancel may take in all.
+pub const CANCEL_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// After a cancel (the runner's SIGTERM): no new batch starts, the caller has cancelled the
+/// commands in flight, and every host of this deploy is asked for its status, all at once,
+/// for at most `within`. Every host stays in the report: succeeded where this deploy is live
+/// and verified, cancelled where another version is live, unknown where the sweep got no
+/// answer or the host is mid-switch.
+pub async fn sweep_after_cancel<T: Transport>(
+    transport: &T,
+    hosts: &[String],
+    request: &AgentRequest,
+    reason: &str,
+    within: std::time::Duration,
+    events: &EventLog,
+) -> FleetReport {
+    let timer = events.start(&Scope::Pipeline, "cancel_sweep");
+    let (app, deploy_id) = match request {
+        AgentRequest::Deploy(spec) => (Some(spec.app.clone()), Some(spec.deploy_id.as_str())),
+        AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => {
+            (Some(app.clone()), None)
+        }
+        AgentRequest::Status { app } => (app.clone(), None),
+    };
+    let status = AgentRequest::Status { app };
+    let runs = tokio::time::timeout(within, transport.run_batch(hosts, &status))
+        .await
+        .unwrap_or_default();
+    let mut reports: Vec<HostReport> = hosts
+        .iter()
+        .map(|h| {
+            let mut r = HostReport::skipped(h);
+            r.status = HostStatus::Unknown;
+            r.error = Some(HostFailure {
+                kind: super::transport::FailureKind::Cancelled,
+                message: format!("{reason}; no status within {} ms", within.as_millis()),
+            });
+            r
+        })
+        .collect();
+    for run in runs {
+        let (Some(report), Ok(reply)) =
+            (reports.iter_mut().find(|r| r.host == run.host), run.result)
+        else {
+            continue;
+        };
+        let app_state = reply.apps.first();
+        let live = app_state
+            .and_then(|a| a.live.as_ref())
+            .and_then(|l| l.deploy_id.as_deref());
+        // Nothing of the app on the host counts as verified: nothing is mid-switch there.
+        let verified = app_state.is_none_or(|a| a.verified);
+        report.status = match (deploy_id, live) {
+            (Some(ours), Some(live)) if ours == live && verified => HostStatus::Succeeded,
+            (Some(ours), Some(live)) if ours == live => HostStatus::Unknown,
+            _ if verified => HostStatus::Cancelled,
+            _ => HostStatus::Unknown,
+        };
+        report.error = Some(HostFailure {
+            kind: super::transport::FailureKind::Cancelled,
+            message: reason.to_string(),
+        });
+        report.status_after = Some(reply);
+    }
+    let count = |s: HostStatus| reports.iter().filter(|r| r.status == s).count();
+    let (ok, cancelled, unknown) = (
+        count(HostStatus::Succeeded),
+        count(HostStatus::Cancelled),
+        count(HostStatus::Unknown),
+    );
+    let message = format!(
+        "{reason}; after the cancel: {ok} hosts serve this deploy, {cancelled} the version they had, {unknown} unknown (check them with `bluegreen status`)"
+    );
+    timer.fail(&message);
+    record_hosts(events, &reports);
+    FleetReport {
+        action: request.action().to_string(),
+        errors: reports.len() - ok,
+        hosts: reports,
+        batch_size: 0,
+        max_errors: 0,
+        budget_exceeded: false,
+        fleet_rolled_back: false,
+        message,
+    }
+}
+
 /// Pairs results with the batch's hosts; a host the transport did not answer for is a failure.
 fn complete_batch(batch: &[String], runs: Vec<HostRun>) -> Vec<HostReport> {
     let mut runs: Vec<Option<HostRun>> = runs.into_iter().map(Some).collect();
@@ -269,6 +397,67 @@ fn complete_batch(batch: &[String], runs: Vec<HostRun>) -> Vec<HostReport> {
             }
         })
         .collect()
+}
+
+/// Hosts of a deploy that gave no reply (deadline, cancel, lost output) may still have
+/// switched: each is asked for its status before the outcome is decided. One whose live
+/// deploy id is this deploy's counts as switched, verified (succeeded) or not (failed, but
+/// switched back by a fleet rollback).
+async fn ask_the_silent<T: Transport>(
+    transport: &T,
+    reports: &mut [HostReport],
+    request: &AgentRequest,
+    events: &EventLog,
+) {
+    let AgentRequest::Deploy(spec) = request else {
+        return;
+    };
+    // Never delivered or refused before running: the agent cannot have started there.
+    let never_ran = |r: &HostReport| {
+        r.error.as_ref().is_some_and(|e| {
+            use super::transport::FailureKind::*;
+            matches!(
+                e.kind,
+                Undeliverable | InvalidPlatform | AccessDenied | DeliveryTimedOut | Preflight
+            )
+        })
+    };
+    let silent: Vec<String> = reports
+        .iter()
+        .filter(|r| r.reply.is_none() && !never_ran(r))
+        .map(|r| r.host.clone())
+        .collect();
+    if silent.is_empty() {
+        return;
+    }
+    let timer = events.start(&Scope::Pipeline, "status_sweep");
+    let status = AgentRequest::Status {
+        app: Some(spec.app.clone()),
+    };
+    let mut switched = 0;
+    for run in transport.run_batch(&silent, &status).await {
+        let (Some(report), Ok(reply)) =
+            (reports.iter_mut().find(|r| r.host == run.host), run.result)
+        else {
+            continue;
+        };
+        let app = reply.apps.first();
+        let ours = app
+            .and_then(|a| a.live.as_ref())
+            .and_then(|l| l.deploy_id.as_deref())
+            == Some(spec.deploy_id.as_str());
+        if ours {
+            switched += 1;
+            if app.is_some_and(|a| a.verified) {
+                report.status = HostStatus::Succeeded;
+            }
+        }
+        report.status_after = Some(reply);
+    }
+    timer.ok(format!(
+        "{} host(s) gave no reply; {switched} of them serve this deploy",
+        silent.len()
+    ));
 }
 
 /// The hosts' own timed steps (from their replies) join this run's events, so the report is
@@ -305,12 +494,15 @@ async fn roll_back_switched<T: Transport>(
     };
     let switched: Vec<String> = reports
         .iter()
-        .filter(|r| r.switched())
+        .filter(|r| r.switched(&spec.deploy_id))
         .map(|r| r.host.clone())
         .collect();
     let timer = events.start(&Scope::Pipeline, "fleet_rollback");
+    // Only away from this deploy: a host whose live version is another one by now changes
+    // nothing (exit 6 on that host), and a second fleet rollback is a no-op.
     let rollback = AgentRequest::Rollback {
         app: spec.app.clone(),
+        expect_live: Some(spec.deploy_id.clone()),
     };
     let mut all_ok = true;
     for batch in switched.chunks(limits.batch_size.max(1)) {
@@ -400,6 +592,10 @@ mod tests {
     struct Scripted {
         failing: BTreeSet<String>,
         rollback_fails: BTreeSet<String>,
+        /// Hosts where the deploy was a no-op: an older deploy id stays live.
+        unchanged: BTreeSet<String>,
+        /// Hosts whose deploy gives no reply, though the host switched (status says so).
+        silent: BTreeSet<String>,
         calls: Mutex<Vec<(String, Vec<String>)>>,
     }
 
@@ -424,6 +620,26 @@ mod tests {
         }
     }
 
+    fn app_with_live(deploy_id: &str) -> crate::agent::AppState {
+        crate::agent::AppState {
+            app: "shop".into(),
+            public_port: Some(8080),
+            live: Some(crate::agent::ColorState {
+                color: crate::agent::Color::Blue,
+                image: "shop:2".into(),
+                digest: None,
+                deploy_id: Some(deploy_id.into()),
+                since: None,
+                running: true,
+                health: crate::agent::protocol::Health::Healthy,
+                warm_until: None,
+            }),
+            rollback_target: None,
+            verified: true,
+            pending: None,
+        }
+    }
+
     impl Transport for Scripted {
         async fn run(&self, _: &str, _: &AgentRequest) -> anyhow::Result<AgentReply> {
             unreachable!("the rollout uses run_batch")
@@ -437,18 +653,38 @@ mod tests {
                 .iter()
                 .map(|h| {
                     let result = match request {
+                        AgentRequest::Deploy(_) if self.silent.contains(h) => Err(HostFailure {
+                            kind: FailureKind::ExecutionTimedOut,
+                            message: "no reply".into(),
+                        }),
+                        AgentRequest::Status { .. } if self.silent.contains(h) => {
+                            let mut r = reply(h, "status", Outcome::Status);
+                            r.apps = vec![app_with_live("d1")];
+                            Ok(r)
+                        }
                         AgentRequest::Deploy(_) if self.failing.contains(h) => Err(HostFailure {
                             kind: FailureKind::Undeliverable,
                             message: "gone".into(),
                         }),
-                        AgentRequest::Deploy(_) => Ok(reply(h, "deploy", Outcome::Deployed)),
+                        AgentRequest::Deploy(spec) => {
+                            let mut r = reply(h, "deploy", Outcome::Deployed);
+                            let live = if self.unchanged.contains(h) {
+                                "d0".to_string()
+                            } else {
+                                spec.deploy_id.clone()
+                            };
+                            r.apps = vec![app_with_live(&live)];
+                            Ok(r)
+                        }
                         AgentRequest::Rollback { .. } if self.rollback_fails.contains(h) => {
                             Ok(reply(h, "rollback", Outcome::Failed))
                         }
-                        AgentRequest::Rollback { .. } => {
+                        AgentRequest::Rollback { expect_live, .. } => {
+                            assert_eq!(expect_live.as_deref(), Some("d1"));
                             Ok(reply(h, "rollback", Outcome::RolledBack))
                         }
                         AgentRequest::Status { .. } => Ok(reply(h, "status", Outcome::Status)),
+                        AgentRequest::Recover { .. } => Ok(reply(h, "recover", Outcome::Recovered)),
                     };
                     HostRun {
                         host: h.clone(),
@@ -508,6 +744,99 @@ mod tests {
         assert!(report.budget_exceeded && report.fleet_rolled_back);
         assert_eq!(report.exit_code(), ExitCode::Failed);
         assert!(report.message.contains("rolled back"), "{}", report.message);
+    }
+
+    /// A host where the deploy changed nothing (the same spec was live) is not sent back to
+    /// an older version by the fleet rollback.
+    #[tokio::test]
+    async fn the_fleet_rollback_skips_hosts_whose_live_deploy_is_not_this_one() {
+        let t = Scripted {
+            failing: ["h3".to_string()].into(),
+            unchanged: ["h1".to_string()].into(),
+            ..Default::default()
+        };
+        let report = rollout(&t, &hosts(3), &deploy(), plan(3, 0, true), &EventLog::new()).await;
+        let calls = t.calls.lock().unwrap().clone();
+        assert_eq!(calls[1], ("rollback".into(), vec!["h2".to_string()]));
+        assert_eq!(report.hosts[0].status, HostStatus::Succeeded);
+        assert_eq!(report.hosts[1].status, HostStatus::RolledBack);
+    }
+
+    /// A host that gave no reply is asked for its status; serving this deploy, it counts as
+    /// switched: it is switched back by the fleet rollback like the others.
+    #[tokio::test]
+    async fn a_host_without_reply_is_asked_and_counted_as_switched() {
+        let t = Scripted {
+            failing: ["h3".to_string()].into(),
+            silent: ["h2".to_string()].into(),
+            ..Default::default()
+        };
+        let report = rollout(&t, &hosts(3), &deploy(), plan(3, 0, true), &EventLog::new()).await;
+        let calls = t.calls.lock().unwrap().clone();
+        assert_eq!(calls[1], ("status".into(), vec!["h2".to_string()]));
+        assert_eq!(
+            calls[2],
+            ("rollback".into(), vec!["h1".to_string(), "h2".to_string()])
+        );
+        assert_eq!(report.hosts[1].status, HostStatus::RolledBack);
+        assert!(report.hosts[1].status_after.is_some());
+        assert_eq!(report.hosts[2].status, HostStatus::Failed);
+    }
+
+    /// After a cancel every host is in the report: the sweep's answer, or unknown.
+    #[tokio::test]
+    async fn a_cancel_sweep_keeps_every_host() {
+        let t = Scripted {
+            silent: ["h1".to_string()].into(),
+            ..Default::default()
+        };
+        let hosts = hosts(3);
+        let within = std::time::Duration::from_millis(500);
+        let report = sweep_after_cancel(
+            &t,
+            &hosts,
+            &deploy(),
+            "terminated",
+            within,
+            &EventLog::new(),
+        )
+        .await;
+        let statuses: Vec<HostStatus> = report.hosts.iter().map(|h| h.status).collect();
+        // h1's status says d1 is live and verified; h2 and h3 answer with nothing of this deploy.
+        assert_eq!(
+            statuses,
+            [
+                HostStatus::Succeeded,
+                HostStatus::Cancelled,
+                HostStatus::Cancelled
+            ]
+        );
+        assert_eq!(report.exit_code(), ExitCode::Failed);
+
+        // A transport that never answers: the sweep ends on time, every host unknown.
+        struct Stuck;
+        impl Transport for Stuck {
+            async fn run(&self, _: &str, _: &AgentRequest) -> anyhow::Result<AgentReply> {
+                unreachable!()
+            }
+            async fn run_batch(&self, _: &[String], _: &AgentRequest) -> Vec<HostRun> {
+                std::future::pending().await
+            }
+        }
+        let started = std::time::Instant::now();
+        let report = sweep_after_cancel(
+            &Stuck,
+            &hosts,
+            &deploy(),
+            "terminated",
+            within,
+            &EventLog::new(),
+        )
+        .await;
+        assert!(started.elapsed() < within * 3);
+        assert_eq!(report.hosts.len(), 3);
+        assert!(report.hosts.iter().all(|h| h.status == HostStatus::Unknown));
+        assert!(report.message.contains("3 unknown"), "{}", report.message);
     }
 
     #[tokio::test]

@@ -29,11 +29,18 @@ pub struct SsmRun {
     pub fleet: Option<FleetReport>,
     /// AWS API calls by operation, and the number of poll rounds.
     pub api_calls: BTreeMap<&'static str, u64>,
+    /// Why the command stopped before its end (a signal); the rollout's hosts are then what the
+    /// status sweep after the cancel found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl SsmRun {
     /// The rollout's code; 1 when the preflight stopped the deploy.
     pub fn exit_code(&self) -> ExitCode {
+        if self.stopped.is_some() {
+            return ExitCode::Failed;
+        }
         self.fleet
             .as_ref()
             .map_or(ExitCode::Failed, FleetReport::exit_code)
@@ -126,7 +133,7 @@ impl SsmFleet {
                 limits: self.limits,
                 rollback_on_budget: self.rollback_on_budget,
             },
-            AgentRequest::Rollback { .. } => RolloutPlan {
+            AgentRequest::Rollback { .. } | AgentRequest::Recover { .. } => RolloutPlan {
                 limits: self.limits,
                 rollback_on_budget: false,
             },
@@ -140,17 +147,38 @@ impl SsmFleet {
         }
     }
 
-    /// The one rollout of a request over the fleet. A signal cancels what SSM still runs and
-    /// ends it with `Err`, saying so.
+    /// The one rollout of a request over the fleet. A signal cancels what SSM still runs,
+    /// sends no new batch, and ends it with `Err`: why, and every host with what a status sweep
+    /// found within [`rollout::CANCEL_SWEEP`] ("unknown" where it got no answer).
     pub async fn rollout(
         &self,
         request: &AgentRequest,
         events: &EventLog,
-    ) -> Result<FleetReport, String> {
+    ) -> Result<FleetReport, Stopped> {
         let plan = self.plan(request);
         let work = rollout::rollout(&self.transport, &self.hosts, request, plan, events);
-        or_stop(Stoppable::Ssm(&self.transport), request, work).await
+        match or_stop(Stoppable::Ssm(&self.transport), request, work).await {
+            Ok(report) => Ok(report),
+            Err(reason) => {
+                let report = rollout::sweep_after_cancel(
+                    &self.transport,
+                    &self.hosts,
+                    request,
+                    &reason,
+                    rollout::CANCEL_SWEEP,
+                    events,
+                )
+                .await;
+                Err(Stopped { reason, report })
+            }
+        }
     }
+}
+
+/// A rollout a signal stopped: why, and every host as the sweep after the cancel found it.
+pub struct Stopped {
+    pub reason: String,
+    pub report: FleetReport,
 }
 
 /// A fleet command from the CLI: checks the hosts (a deploy: the full preflight; rollback and
@@ -162,35 +190,48 @@ pub async fn run(
     platforms: &[Platform],
     request: &AgentRequest,
     events: &EventLog,
-) -> anyhow::Result<Result<SsmRun, String>> {
+) -> anyhow::Result<SsmRun> {
     let mut run = SsmRun {
         preflight: None,
         fleet: None,
         api_calls: BTreeMap::new(),
+        stopped: None,
     };
     let on = Stoppable::Ssm(&fleet.transport);
+    // Stopped before the rollout: nothing was sent to a host.
     if let AgentRequest::Deploy(spec) = request {
         let report = match or_stop(on, request, fleet.preflight(&spec.app, platforms, events)).await
         {
             Ok(report) => report?,
-            Err(stopped) => return Ok(Err(stopped)),
+            Err(stopped) => return Ok(run.stopped_by(stopped, fleet)),
         };
         let ready = report.problems().is_empty();
         run.preflight = Some(report);
         if !ready {
             run.api_calls = fleet.transport.calls().snapshot();
-            return Ok(Ok(run));
+            return Ok(run);
         }
     } else {
         match or_stop(on, request, fleet.check_reachable()).await {
             Ok(checked) => checked?,
-            Err(stopped) => return Ok(Err(stopped)),
+            Err(stopped) => return Ok(run.stopped_by(stopped, fleet)),
         }
     }
     match fleet.rollout(request, events).await {
         Ok(report) => run.fleet = Some(report),
-        Err(stopped) => return Ok(Err(stopped)),
+        Err(Stopped { reason, report }) => {
+            run.fleet = Some(report);
+            run.stopped = Some(reason);
+        }
     }
     run.api_calls = fleet.transport.calls().snapshot();
-    Ok(Ok(run))
+    Ok(run)
+}
+
+impl SsmRun {
+    fn stopped_by(mut self, reason: String, fleet: &SsmFleet) -> SsmRun {
+        self.stopped = Some(reason);
+        self.api_calls = fleet.transport.calls().snapshot();
+        self
+    }
 }

@@ -4,6 +4,7 @@
 use super::{Findings, Fleet, Pipeline, Stop};
 use crate::agent::protocol::{AgentRequest, DeploySpec, Outcome};
 use crate::exit::ExitCode;
+use crate::fleet::fleet_lock::{self, FleetLock, LockArgs};
 use crate::fleet::interrupt::{or_stop, Stoppable};
 use crate::fleet::rollout::{self, FleetReport, HostStatus, RolloutPlan};
 use crate::fleet::targets::RolloutLimits;
@@ -12,6 +13,36 @@ use crate::report::{RunStatus, Scope};
 impl Pipeline {
     pub(super) fn deploy_spec(&self, image: &str) -> DeploySpec {
         self.config.deploy.spec(image, &self.deploy_id)
+    }
+
+    /// The fleet lock `/bluegreen/locks/<app>/<environment>` (SSM targets only); a lock
+    /// another deploy holds stops the run as locked, before any host is touched.
+    pub(super) async fn take_fleet_lock(&self, fleet: &Fleet) -> Result<Option<FleetLock>, Stop> {
+        let Fleet::Ssm(fleet) = fleet else {
+            return Ok(None);
+        };
+        let lock = LockArgs {
+            environment: self.config.environment.clone(),
+            wait: std::time::Duration::ZERO,
+        };
+        let taken = fleet_lock::take_for_deploy(
+            fleet.transport.client(),
+            &self.config.deploy.app,
+            &self.deploy_id,
+            self.runner.run_url(),
+            &lock,
+            self.target.command_timeout,
+        )
+        .await;
+        match taken {
+            Ok(lock) => Ok(Some(lock)),
+            Err(e) if e.is::<fleet_lock::Held>() => Err(Stop::with_status(
+                RunStatus::Locked,
+                ExitCode::Locked,
+                e.to_string(),
+            )),
+            Err(e) => Err(Stop::environment(format!("{e:#}"))),
+        }
     }
 
     /// Rolls the deploy out and records the fleet's report; a host that did not end on the new
@@ -35,15 +66,28 @@ impl Pipeline {
                 };
                 let hosts = ["local".to_string()];
                 let work = rollout::rollout(transport, &hosts, &request, plan, &self.events);
-                or_stop(Stoppable::Local(transport), &request, work)
-                    .await
-                    .unwrap_or_else(|stopped| failed_fleet(&hosts, &stopped))
+                match or_stop(Stoppable::Local(transport), &request, work).await {
+                    Ok(report) => report,
+                    // Every host stays in the report, with what its status says now.
+                    Err(stopped) => {
+                        rollout::sweep_after_cancel(
+                            transport,
+                            &hosts,
+                            &request,
+                            &stopped,
+                            rollout::CANCEL_SWEEP,
+                            &self.events,
+                        )
+                        .await
+                    }
+                }
             }
-            // The rollout `deploy --target ssm` runs; a signal cancels what SSM still runs.
-            Fleet::Ssm(fleet) => fleet
-                .rollout(&request, &self.events)
-                .await
-                .unwrap_or_else(|stopped| failed_fleet(&fleet.hosts, &stopped)),
+            // The rollout `deploy --target ssm` runs; a signal cancels what SSM still runs,
+            // and the hosts are swept for their status.
+            Fleet::Ssm(fleet) => match fleet.rollout(&request, &self.events).await {
+                Ok(report) => report,
+                Err(stopped) => stopped.report,
+            },
         };
         let status = fleet_status(&report);
         let reason = report.message.clone();
@@ -58,19 +102,6 @@ impl Pipeline {
             RunStatus::Locked => Err(Stop::with_status(status, ExitCode::Locked, reason)),
             _ => Err(Stop::with_status(status, ExitCode::Failed, reason)),
         }
-    }
-}
-
-pub(super) fn failed_fleet(hosts: &[String], reason: &str) -> FleetReport {
-    FleetReport {
-        action: "deploy".into(),
-        hosts: Vec::new(),
-        batch_size: 0,
-        max_errors: 0,
-        errors: hosts.len(),
-        budget_exceeded: false,
-        fleet_rolled_back: false,
-        message: reason.to_string(),
     }
 }
 

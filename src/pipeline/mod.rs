@@ -111,9 +111,26 @@ impl Pipeline {
             return Ok(Some(RunStatus::Success));
         }
         let spec = self.deploy_spec(&image);
+        // One deploy per app and environment across the fleet, released on every exit path.
+        let lock = self.take_fleet_lock(&fleet).await?;
+        let deployed = self.deploy_and_verify(&fleet, &spec, found).await;
+        if let (Some(lock), Fleet::Ssm(fleet)) = (lock, &fleet) {
+            if let Err(e) = lock.release(fleet.transport.client()).await {
+                eprintln!("warning: {e:#}; it expires at {}", lock.holder.expires_at);
+            }
+        }
+        deployed
+    }
+
+    async fn deploy_and_verify(
+        &self,
+        fleet: &Fleet,
+        spec: &crate::agent::protocol::DeploySpec,
+        found: &mut Findings,
+    ) -> Result<Option<RunStatus>, Stop> {
         found.deployment = self.start_github_deployment(found).await;
-        self.deploy_stage(&fleet, &spec, found).await?;
-        self.verify_live_stage(&fleet, &spec).await?;
+        self.deploy_stage(fleet, spec, found).await?;
+        self.verify_live_stage(fleet, spec).await?;
         Ok(Some(RunStatus::Success))
     }
 

@@ -24,6 +24,10 @@ impl Pipeline {
                 Ok(Fleet::Local(transport))
             }
             TargetKind::Ssm => {
+                // The SSM command must outlast the deploy's own durations.
+                let spec = self.deploy_spec(&self.config.deploy.image);
+                crate::agent::validate::command_timeout_covers(self.target.command_timeout, &spec)
+                    .map_err(|e| Stop::usage(e.to_string()))?;
                 let comment = format!(
                     "bluegreen run {} {}",
                     self.config.deploy.app, self.deploy_id

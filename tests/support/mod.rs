@@ -103,6 +103,7 @@ impl TestApp {
     pub async fn rollback(&self) -> AgentReply {
         self.run(AgentRequest::Rollback {
             app: self.app.clone(),
+            expect_live: None,
         })
         .await
     }
