@@ -105,3 +105,58 @@ async fn the_proxy_runs_unprivileged_and_the_socket_is_private() {
         assert_eq!(field(&status, "NoNewPrivs"), "1", "the app container");
     }
 }
+
+/// Three free loopback ports below 1024 (`P`, and `P+1`, `P+2` for the colors). The shared
+/// allocator hands out high ports only; nothing else on this machine binds these.
+fn free_privileged_ports() -> u16 {
+    (900..1018)
+        .step_by(3)
+        .find(|p| (0..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()))
+        .expect("no three free loopback ports between 900 and 1020")
+}
+
+#[tokio::test]
+async fn below_port_1024_the_proxy_binds_as_root_then_serves_as_the_proxy_user() {
+    let t = TestApp::new();
+    let mut spec = t.spec("v1");
+    spec.public_port = free_privileged_ports();
+    let reply = t.deploy(spec.clone()).await;
+    assert_eq!(reply.outcome, Outcome::Deployed, "{}", reply.message);
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let proxy = format!("{}-proxy", t.app);
+    for status in process_status(&docker, &proxy).await {
+        let uids: Vec<&str> = field(&status, "Uid").split_whitespace().collect();
+        assert!(
+            uids.iter().all(|u| *u == PROXY_UID.to_string()),
+            "after binding {} the proxy runs as {uids:?}",
+            spec.public_port
+        );
+        for caps in ["CapPrm", "CapEff", "CapAmb"] {
+            assert_eq!(field(&status, caps), "0000000000000000", "{caps}");
+        }
+        assert_eq!(field(&status, "NoNewPrivs"), "1");
+    }
+    let host_config = docker
+        .inspect_container(&proxy, None)
+        .await
+        .unwrap()
+        .host_config
+        .unwrap();
+    let mut added = host_config.cap_add.unwrap_or_default();
+    added.sort();
+    assert_eq!(added, ["NET_BIND_SERVICE", "SETGID", "SETUID"]);
+    let r = bluegreen::agent::http::get(
+        "127.0.0.1",
+        spec.public_port,
+        "/",
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.status, r.header("x-version")), (200, Some("v1")));
+    // A second deploy switches through the admin socket the root-started proxy created.
+    let mut next = t.spec("v2");
+    next.public_port = spec.public_port;
+    let reply = t.deploy(next).await;
+    assert_eq!(reply.outcome, Outcome::Deployed, "{}", reply.message);
+}

@@ -15,6 +15,7 @@ fn report_renders_a_recorded_run_into_the_workspace() {
     let ws = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
         .args(["report", "--run", &fixture()])
+        .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_WORKSPACE", ws.path())
         .env("GITHUB_OUTPUT", ws.path().join("output"))
         .env("GITHUB_STEP_SUMMARY", ws.path().join("summary"))
@@ -39,6 +40,24 @@ fn report_renders_a_recorded_run_into_the_workspace() {
     assert!(summary.starts_with("## ✅ shop → production: success"));
     let outputs = std::fs::read_to_string(ws.path().join("output")).unwrap();
     assert!(outputs.contains("report-dir<<") && outputs.contains("\nbluegreen-report\n"));
+
+    // Outside a runner nothing would hide a masked value: no mask commands, no secret printed.
+    let local = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
+        .args(["report", "--run", &fixture()])
+        .env_remove("GITHUB_ACTIONS")
+        .env("GITHUB_WORKSPACE", local.path())
+        .env("AWS_SECRET_ACCESS_KEY", "cli-planted-secret")
+        .env_remove("INPUT_GITHUB-TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!printed.contains("cli-planted-secret"), "{printed}");
 }
 
 #[test]

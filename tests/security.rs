@@ -155,3 +155,55 @@ async fn an_ecr_token_goes_only_to_an_exact_ecr_host() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_proxy_line_that_opens_a_section_is_refused_before_any_change() {
+    use bluegreen::agent::protocol::{AgentRequest, DeploySpec};
+    let state = tempfile::tempdir().unwrap();
+    for (line, keyword) in [
+        ("global", "global"),
+        ("stats socket ipv4@0.0.0.0:9999 level admin", "stats"),
+        ("frontend admin", "frontend"),
+    ] {
+        let spec = DeploySpec {
+            app: "shop".into(),
+            image: "127.0.0.1:5000/shop:v1".into(),
+            public_port: 18080,
+            container_port: 8080,
+            health_path: "/health".into(),
+            health_timeout_ms: 1_000,
+            verify_window_ms: 0,
+            keep_warm_ms: 0,
+            drain_ms: 0,
+            env: vec![],
+            env_from_ssm: None,
+            proxy_image: "haproxy:3.2".into(),
+            deploy_id: "d-1".into(),
+            public_address: None,
+            proxy_lines: vec!["timeout server 5s".into(), line.into()],
+        };
+        let config = AgentConfig {
+            state_dir: state.path().to_path_buf(),
+            lock_wait: Duration::from_millis(100),
+            host_name: "test".into(),
+        };
+        let err =
+            bluegreen::agent::handle_with(AgentRequest::Deploy(spec), &EventLog::new(), config)
+                .await
+                .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("{line:?}")) && message.contains(&format!("`{keyword}`")),
+            "{message}"
+        );
+        assert_eq!(
+            bluegreen::exit::classify(&err),
+            bluegreen::exit::ExitCode::Usage
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "nothing was written on the host"
+    );
+}

@@ -68,9 +68,15 @@ fn confined(layout: Option<&Layout>) -> (String, HostConfig) {
         format!("{uid}:{gid}")
     };
     let cap_add = privileged_port.then(|| {
-        ["NET_BIND_SERVICE", "SETUID", "SETGID"]
+        let mut caps: Vec<String> = ["NET_BIND_SERVICE", "SETUID", "SETGID"]
             .map(str::to_string)
-            .to_vec()
+            .to_vec();
+        // Root without capabilities cannot enter a 0700 directory it does not own: the
+        // state directory of an agent that is not root. Cleared by the switch to its uid.
+        if uid != PROXY_UID {
+            caps.push("DAC_OVERRIDE".to_string());
+        }
+        caps
     });
     let host_config = HostConfig {
         cap_drop: Some(vec!["ALL".to_string()]),
@@ -82,17 +88,29 @@ fn confined(layout: Option<&Layout>) -> (String, HostConfig) {
     (user, host_config)
 }
 
-/// Gives the app's state directory to the proxy user (mode 0700, from `ensure_app_dir`): HAProxy
-/// creates its admin socket there (mode 600), so only that user and root, which the agent runs
-/// as, can reach the socket.
-fn hand_dir_to_proxy(dir: &std::path::Path) -> anyhow::Result<()> {
-    let (uid, gid) = proxy_user();
+/// Gives the app's state directory (mode 0700, from `ensure_app_dir`) to the user HAProxy starts
+/// as: [`proxy_user`], or root when it binds a port below 1024 (root without capabilities can
+/// enter only a directory it owns). HAProxy creates its admin socket there (mode 600), so only
+/// that user and root, which the agent runs as, can reach the socket.
+fn hand_dir_to_proxy(dir: &std::path::Path, layout: &Layout) -> anyhow::Result<()> {
+    let (uid, gid) = match proxy_user() {
+        (PROXY_UID, _) if binds_privileged_port(layout) => (0, 0),
+        user => user,
+    };
     std::os::unix::fs::chown(dir, Some(uid), Some(gid)).with_context(|| {
         format!(
             "cannot give {} to the proxy user {uid}:{gid}",
             dir.display()
         )
     })
+}
+
+/// The owner of the state directory, as `uid:gid`: the one-off config check runs as it, so it
+/// can read the directory whoever the proxy starts as.
+fn owner_of(dir: &std::path::Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
+    Ok(format!("{}:{}", meta.uid(), meta.gid()))
 }
 
 /// Where the proxy listens and where the colors are.
@@ -249,7 +267,7 @@ async fn create(
             layout.public_address.clone(),
         ),
     ]);
-    hand_dir_to_proxy(&dir)?;
+    hand_dir_to_proxy(&dir, layout)?;
     let (user, confinement) = confined(Some(layout));
     let mut cmd = vec!["haproxy".to_string()];
     if !binds_privileged_port(layout) {
@@ -409,12 +427,11 @@ async fn run_once(
     };
     let _ = host.docker.remove_container(&name, Some(rm.clone())).await;
     let dir = host.app_dir(app);
-    hand_dir_to_proxy(&dir)?;
-    let (user, confinement) = confined(None);
+    let (_, confinement) = confined(None);
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(cmd),
-        user: Some(user),
+        user: Some(owner_of(&dir)?),
         labels: Some(HashMap::from([
             (state::LABEL_APP.to_string(), app.to_string()),
             (state::LABEL_ROLE.to_string(), "check".to_string()),

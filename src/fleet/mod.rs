@@ -32,9 +32,18 @@ pub enum TargetKind {
     Ssm,
 }
 
-/// The agent image of this very version, as the release publishes it.
-pub const DEFAULT_AGENT_IMAGE: &str =
-    concat!("ghcr.io/org/bluegreen-action:", env!("CARGO_PKG_VERSION"));
+/// The agent image of this very version. A release build is given the pinned reference
+/// (`ghcr.io/...@sha256:...`, read from the registry after the push) in
+/// `BLUEGREEN_AGENT_IMAGE` at compile time; the action image, which cannot contain its own
+/// digest, gets it at run time from the same variable, set by the release in action.yml's
+/// `runs.env`. Without either, the version's tag.
+pub const DEFAULT_AGENT_IMAGE: &str = match option_env!("BLUEGREEN_AGENT_IMAGE") {
+    Some(pinned) => pinned,
+    None => concat!("ghcr.io/org/bluegreen-action:", env!("CARGO_PKG_VERSION")),
+};
+
+/// The variable that overrides [`DEFAULT_AGENT_IMAGE`] at run time (action.yml sets it).
+pub const AGENT_IMAGE_ENV: &str = "BLUEGREEN_AGENT_IMAGE";
 
 /// `--instance-ids i-..,i-..` as one flag value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +70,9 @@ pub struct TargetArgs {
     /// SSM: AWS region (default: the SDK's usual chain, AWS_REGION and the profile).
     #[arg(long, value_parser = crate::image::reference::parse_region)]
     pub region: Option<String>,
-    /// SSM: the image of this project that runs as the agent on each host.
-    #[arg(long, default_value = DEFAULT_AGENT_IMAGE)]
+    /// SSM: the image of this project that runs as the agent on each host (default: this
+    /// version's, pinned by digest in a release).
+    #[arg(long, env = AGENT_IMAGE_ENV, default_value = DEFAULT_AGENT_IMAGE)]
     pub agent_image: String,
     /// SSM: hosts per batch, a number or a share of the fleet (N or N%).
     #[arg(long, default_value = "1", value_name = "N|N%")]
