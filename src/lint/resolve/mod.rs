@@ -762,7 +762,7 @@ impl Resolver<'_> {
                 });
             }
             if !version.is_exact() && !is_sha(git_ref) {
-                if let Some(known) = self.table.lookup(name, version.major) {
+                if let Some(known) = self.table.lookup(name, &version) {
                     if known.using != "composite" {
                         return Some(Child::Table {
                             shown,
