@@ -106,3 +106,30 @@ fn a_workflows_file_without_jobs_is_still_refused() {
     assert_eq!(report.file_errors.len(), 1);
     assert!(report.file_errors[0].message.contains("no `jobs:`"));
 }
+
+#[test]
+fn an_action_yml_in_the_workflows_directory_is_a_workflow() {
+    let repo = Repo::new();
+    repo.write(
+        ".github/workflows/action.yml",
+        lint_common::workflow("      - uses: actions/cache@v1\n"),
+    );
+    repo.write(
+        "templates/action.yml",
+        lint_common::workflow("      - uses: actions/cache@v2\n"),
+    );
+    let report = repo.lint();
+    assert!(report.file_errors.is_empty(), "{:?}", report.file_errors);
+    let where_: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.file.as_str(), f.rule_id.as_str()))
+        .collect();
+    assert_eq!(
+        where_,
+        [
+            (".github/workflows/action.yml", "cache-sunset"),
+            ("templates/action.yml", "cache-sunset")
+        ]
+    );
+}

@@ -515,3 +515,24 @@ async fn the_cli_flags_and_the_action_input_turn_resolution_on() {
     assert_eq!(json["findings"][0]["rule_id"], "action-runtime-node16");
     assert!(std::fs::read_dir(&cache).unwrap().count() >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_references_never_crash_resolution() {
+    let server = MockServer::start().await;
+    let repo = Repo::new();
+    let steps = [
+        "      - uses: 'a b/c?x#y@v1'\n",
+        "      - uses: ünï/cødé@ßhä\n",
+        "      - uses: x/y/../../z@v1\n",
+        "      - uses: x/y@refs/heads/main\n",
+        "      - uses: \"x/y@v1 \"\n",
+        "      - uses: x//@v1\n",
+    ]
+    .concat();
+    repo.write(".github/workflows/ci.yml", lint_common::workflow(&steps));
+    let report = lint(&repo, online(&server, None)).await;
+    assert!(report.file_errors.is_empty(), "{:?}", report.file_errors);
+    // Each is judged (every API answer here is 404): a finding or a note, never silence.
+    let lines: std::collections::BTreeSet<usize> = report.findings.iter().map(|f| f.line).collect();
+    assert!(lines.len() >= 5, "{:#?}", report.findings);
+}

@@ -51,7 +51,7 @@ pub struct LintArgs {
     #[arg(long)]
     pub offline: bool,
     /// Token for the GitHub API, to read the action.yml of used actions [default: $GITHUB_TOKEN].
-    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, value_name = "TOKEN")]
     pub github_token: Option<String>,
     /// Where answers of the GitHub API are cached [default: ~/.cache/bluegreen/actions].
     #[arg(long, value_name = "DIR")]
@@ -161,16 +161,23 @@ pub fn lint_repository_with(
         ..LintReport::default()
     };
     let mut pending = Vec::new();
+    let mut open_offline = 0;
     for outcome in outcomes {
         match outcome {
             Ok((source, findings, open)) => {
                 report.files_linted += 1;
                 report.files.push(source.path.clone());
-                if !findings.is_empty() || !open.is_empty() {
+                // Offline, open references are only counted: no text is kept for them.
+                let keep = !findings.is_empty() || resolving && !open.is_empty();
+                if keep {
                     report.findings.extend(findings);
                     report.sources.insert(source.path.clone(), source);
                 }
-                pending.extend(open);
+                if resolving {
+                    pending.extend(open);
+                } else {
+                    open_offline += open.len();
+                }
             }
             Err(failed) => {
                 let (e, source) = *failed;
@@ -190,7 +197,7 @@ pub fn lint_repository_with(
         }
         None => resolve::Summary {
             mode: "offline".into(),
-            references: pending.len(),
+            references: open_offline,
             ..resolve::Summary::default()
         },
     };
@@ -371,6 +378,7 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     }
     let root = std::env::current_dir().context("reading the current directory")?;
     let resolve = args.resolve(None);
+    let asked_offline = args.offline;
     let options = Options {
         paths: args.paths,
         format: args.format.unwrap_or(Format::Human),
@@ -381,6 +389,14 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     let outcome = lint_and_fix(&root, &options)?;
     if options.paths.is_empty() && outcome.report.files_linted == 0 {
         eprintln!("warning: {}", nothing_found(&root));
+    }
+    let resolution = &outcome.report.resolution;
+    if resolution.mode == "offline" && resolution.references > 0 && !asked_offline {
+        eprintln!(
+            "note: {} used action reference(s) are not in the embedded table and were not \
+             resolved (no token): give --github-token or GITHUB_TOKEN to read their action.yml",
+            resolution.references
+        );
     }
     let text = render::render(options.format, &outcome.report)?;
     emit(&text, args.output.as_deref())?;

@@ -90,10 +90,12 @@ pub struct ParseError {
     pub position: Position,
 }
 
-/// The kind a path implies: `action.yml`/`action.yaml` are actions, everything else workflows.
+/// The kind a path implies: `action.yml`/`action.yaml` are actions, everything else workflows
+/// (and so is every file directly in `.github/workflows/`, whatever its name: GitHub runs
+/// `.github/workflows/action.yml` as a workflow).
 pub fn kind_of(path: &str) -> FileKind {
     let name = path.rsplit('/').next().unwrap_or(path);
-    if name == "action.yml" || name == "action.yaml" {
+    if (name == "action.yml" || name == "action.yaml") && !is_workflows_file(path) {
         FileKind::Action
     } else {
         FileKind::Workflow
@@ -103,7 +105,8 @@ pub fn kind_of(path: &str) -> FileKind {
 /// Parses a file into its [`Document`].
 ///
 /// A file that is not a `.github/workflows/` file, has `runs:` and no `jobs:` is read as action
-/// metadata whatever its name (`bluegreen lint my-action/action-v2.yml`).
+/// metadata whatever its name (`bluegreen lint my-action/action-v2.yml`); an `action.yml` with
+/// `jobs:` and no `runs:` is read as a workflow.
 pub fn parse(source: &SourceFile, kind: FileKind) -> Result<Document, ParseError> {
     let relaxed: String;
     let (docs, shifts) = match load(&source.text, source, &[]) {
@@ -152,6 +155,10 @@ pub fn parse(source: &SourceFile, kind: FileKind) -> Result<Document, ParseError
                 && !is_workflows_file(&source.path) =>
         {
             FileKind::Action
+        }
+        // An `action.yml` outside `.github/workflows/` that is a workflow (a template, a copy).
+        FileKind::Action if get(root, "runs").is_none() && get(root, "jobs").is_some() => {
+            FileKind::Workflow
         }
         other => other,
     };

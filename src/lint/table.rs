@@ -38,7 +38,17 @@ pub struct Entry {
     pub checked: String,
     /// `v4 = "node20"`: the `runs.using` of the major's tag (or newest release of the major).
     pub runs: BTreeMap<String, String>,
+    /// Majors whose releases did not all have one runtime: `v2 = { "2.0.0" = "node16",
+    /// "2.7.2" = "node20" }`, each the first release with that runtime.
+    #[serde(default)]
+    pub releases: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+/// The runtime changes within one major, by release.
+type Changes = Vec<((u64, u64, u64), String)>;
+
+/// An entry, its runtimes by major, and its runtime changes by major.
+type Parsed = (Entry, BTreeMap<u64, String>, BTreeMap<u64, Changes>);
 
 /// What the table says about one reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +62,7 @@ pub struct Known<'t> {
 /// The parsed table, by lower-cased name.
 #[derive(Debug, Default)]
 pub struct Table {
-    entries: HashMap<String, (Entry, BTreeMap<u64, String>)>,
+    entries: HashMap<String, Parsed>,
 }
 
 impl Table {
@@ -76,25 +86,53 @@ impl Table {
             if entry.checked.trim().is_empty() {
                 bail!("action {:?}: `checked` is empty", entry.name);
             }
-            let mut majors = BTreeMap::new();
-            for (key, using) in &entry.runs {
-                let major = key
-                    .strip_prefix('v')
+            let major_of = |key: &str| {
+                key.strip_prefix('v')
                     .and_then(|n| n.parse::<u64>().ok())
-                    .with_context(|| format!("action {:?}: major {key:?} is not vN", entry.name))?;
-                if !KNOWN_RUNTIMES.contains(&using.as_str()) {
-                    bail!(
+                    .with_context(|| format!("action {:?}: major {key:?} is not vN", entry.name))
+            };
+            let check_runtime = |key: &str, using: &str| {
+                if KNOWN_RUNTIMES.contains(&using) {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
                         "action {:?}: {key} = {using:?} is not one of {}",
                         entry.name,
                         KNOWN_RUNTIMES.join(", ")
-                    );
+                    ))
                 }
-                majors.insert(major, using.clone());
+            };
+            let mut majors = BTreeMap::new();
+            for (key, using) in &entry.runs {
+                check_runtime(key, using)?;
+                majors.insert(major_of(key)?, using.clone());
+            }
+            let mut releases = BTreeMap::new();
+            for (key, changes) in &entry.releases {
+                let major = major_of(key)?;
+                let mut list: Changes = Vec::new();
+                for (release, using) in changes {
+                    check_runtime(release, using)?;
+                    let v = crate::lint::uses::Version::parse(release)
+                        .filter(|v| v.major == major && v.is_exact())
+                        .with_context(|| {
+                            format!(
+                                "action {:?}: release {release:?} is not an X.Y.Z of {key}",
+                                entry.name
+                            )
+                        })?;
+                    list.push((
+                        (v.major, v.minor.unwrap_or(0), v.patch.unwrap_or(0)),
+                        using.clone(),
+                    ));
+                }
+                list.sort();
+                releases.insert(major, list);
             }
             let name = entry.name.to_ascii_lowercase();
             if table
                 .entries
-                .insert(name, (entry.clone(), majors))
+                .insert(name, (entry.clone(), majors, releases))
                 .is_some()
             {
                 bail!("action {:?} appears twice", entry.name);
@@ -112,10 +150,22 @@ impl Table {
         self.entries.is_empty()
     }
 
-    /// The runtime of `name`'s major `major`, if the table has it.
-    pub fn lookup(&self, name: &str, major: u64) -> Option<Known<'_>> {
-        let (entry, majors) = self.entries.get(&name.to_ascii_lowercase())?;
-        let using = majors.get(&major)?;
+    /// The runtime of `name` at `version`: a floating major (`v4`) by its tag, an exact
+    /// release (`v4.1.2`) by the runtime changes recorded within its major (or the major's,
+    /// when all its releases had one runtime).
+    pub fn lookup(&self, name: &str, version: &crate::lint::uses::Version) -> Option<Known<'_>> {
+        let (entry, majors, releases) = self.entries.get(&name.to_ascii_lowercase())?;
+        let using = match (version.is_exact(), releases.get(&version.major)) {
+            (true, Some(changes)) => {
+                let at = (
+                    version.major,
+                    version.minor.unwrap_or(0),
+                    version.patch.unwrap_or(0),
+                );
+                &changes.iter().rev().find(|(from, _)| *from <= at)?.1
+            }
+            _ => majors.get(&version.major)?,
+        };
         Some(Known {
             using,
             checked: &entry.checked,
@@ -128,7 +178,7 @@ impl Table {
 
     /// Every entry, for the docs test.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.values().map(|(e, _)| e)
+        self.entries.values().map(|(e, _, _)| e)
     }
 }
 
@@ -139,11 +189,31 @@ mod tests {
     #[test]
     fn the_embedded_table_parses_and_answers() {
         let table = Table::embedded().unwrap();
-        assert!(table.len() >= 15, "{}", table.len());
-        let known = table.lookup("Actions/Stale", 8).unwrap();
+        assert!(table.len() >= 70, "{}", table.len());
+        let v = |s| crate::lint::uses::Version::parse(s).unwrap();
+        let known = table.lookup("Actions/Stale", &v("v8")).unwrap();
         assert_eq!(known.using, "node16");
         assert_eq!(known.first_node24, Some(10));
-        assert!(table.lookup("actions/stale", 99).is_none());
+        assert!(table.lookup("actions/stale", &v("v99")).is_none());
+        // Runtimes that changed within a major, by release.
+        assert_eq!(
+            table.lookup("swatinem/rust-cache", &v("v2")).unwrap().using,
+            "node24"
+        );
+        assert_eq!(
+            table
+                .lookup("swatinem/rust-cache", &v("v2.7.1"))
+                .unwrap()
+                .using,
+            "node16"
+        );
+        assert_eq!(
+            table
+                .lookup("swatinem/rust-cache", &v("2.7.3"))
+                .unwrap()
+                .using,
+            "node20"
+        );
     }
 
     #[test]

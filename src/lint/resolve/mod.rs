@@ -632,13 +632,19 @@ fn unresolved(p: &Pending, data: &RuleData, why: &str) -> Option<Finding> {
     ))
 }
 
+/// `owner/repo` for a URL path, each part percent-encoded.
+fn repo_path(repo: &str) -> String {
+    repo.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
 impl Resolver<'_> {
     async fn repo_info(&self, repo: &str) -> Result<RepoInfo, Failure> {
         let cache_key = format!("repo:{repo}");
         if let Some(info) = self.cache.get::<RepoInfo>(&cache_key) {
             return Ok(info);
         }
-        let info = match self.client.get(&format!("repos/{repo}"), false).await? {
+        let url = format!("repos/{}", repo_path(repo));
+        let info = match self.client.get(&url, false).await? {
             Answer::NotFound => RepoInfo {
                 exists: false,
                 archived: false,
@@ -675,7 +681,7 @@ impl Resolver<'_> {
                 .join("/");
             let url = format!(
                 "repos/{}/contents/{path}?ref={}",
-                key.repo,
+                repo_path(&key.repo),
                 encode(&key.git_ref)
             );
             if let Answer::Found(body) = self.client.get(&url, true).await? {
@@ -686,7 +692,11 @@ impl Resolver<'_> {
         let ref_exists = match found {
             Some(_) => true,
             None => {
-                let url = format!("repos/{}/commits/{}", key.repo, encode(&key.git_ref));
+                let url = format!(
+                    "repos/{}/commits/{}",
+                    repo_path(&key.repo),
+                    encode(&key.git_ref)
+                );
                 matches!(self.client.get(&url, false).await?, Answer::Found(_))
             }
         };
@@ -762,7 +772,7 @@ impl Resolver<'_> {
                 });
             }
             if !version.is_exact() && !is_sha(git_ref) {
-                if let Some(known) = self.table.lookup(name, version.major) {
+                if let Some(known) = self.table.lookup(name, &version) {
                     if known.using != "composite" {
                         return Some(Child::Table {
                             shown,
@@ -793,7 +803,7 @@ impl Resolver<'_> {
         }
         let mut best: Option<String> = None;
         for page in 1..=TAG_PAGES {
-            let url = format!("repos/{repo}/tags?per_page=100&page={page}");
+            let url = format!("repos/{}/tags?per_page=100&page={page}", repo_path(&repo));
             let Answer::Found(body) = self.client.get(&url, false).await? else {
                 break;
             };

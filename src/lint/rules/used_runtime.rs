@@ -100,7 +100,7 @@ pub fn settle<'c>(cx: &Context<'c>, uses: &'c UsesRef) -> Settled<'c> {
     if cx.resolving && !floating {
         return Settled::Open;
     }
-    match cx.table.lookup(name, version.major) {
+    match cx.table.lookup(name, &version) {
         Some(known) if known.using != "composite" => Settled::ByTable { name, shown, known },
         _ => Settled::Open,
     }
