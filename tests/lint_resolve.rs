@@ -487,7 +487,15 @@ async fn the_cli_flags_and_the_action_input_turn_resolution_on() {
         .env("HOME", files.path())
         .output()
         .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+    // In a runner the step first masks the token (`::add-mask::` lines), then the report.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("::add-mask::from-input"), "{stdout}");
+    let report: String = stdout
+        .lines()
+        .filter(|l| !l.starts_with("::"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let json: serde_json::Value = serde_json::from_str(&report)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(json["resolution"]["mode"], "online");
     assert_eq!(json["findings"][0]["rule_id"], "action-runtime-node16");

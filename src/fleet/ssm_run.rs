@@ -160,18 +160,29 @@ impl SsmFleet {
         match or_stop(Stoppable::Ssm(&self.transport), request, work).await {
             Ok(report) => Ok(report),
             Err(reason) => {
-                let report = rollout::sweep_after_cancel(
-                    &self.transport,
-                    &self.hosts,
-                    request,
-                    &reason,
-                    rollout::CANCEL_SWEEP,
-                    events,
-                )
-                .await;
+                let report = self.sweep(request, &reason, events).await;
                 Err(Stopped { reason, report })
             }
         }
+    }
+
+    /// After a cancel: every host, with what its status says now ("unknown" where it got no
+    /// answer within [`rollout::CANCEL_SWEEP`]).
+    pub async fn sweep(
+        &self,
+        request: &AgentRequest,
+        reason: &str,
+        events: &EventLog,
+    ) -> FleetReport {
+        rollout::sweep_after_cancel(
+            &self.transport,
+            &self.hosts,
+            request,
+            reason,
+            rollout::CANCEL_SWEEP,
+            events,
+        )
+        .await
     }
 }
 
@@ -203,7 +214,7 @@ pub async fn run(
         let report = match or_stop(on, request, fleet.preflight(&spec.app, platforms, events)).await
         {
             Ok(report) => report?,
-            Err(stopped) => return Ok(run.stopped_by(stopped, fleet)),
+            Err(stopped) => return Ok(run.stopped_by(stopped, fleet, request, events).await),
         };
         let ready = report.problems().is_empty();
         run.preflight = Some(report);
@@ -214,7 +225,7 @@ pub async fn run(
     } else {
         match or_stop(on, request, fleet.check_reachable()).await {
             Ok(checked) => checked?,
-            Err(stopped) => return Ok(run.stopped_by(stopped, fleet)),
+            Err(stopped) => return Ok(run.stopped_by(stopped, fleet, request, events).await),
         }
     }
     match fleet.rollout(request, events).await {
@@ -229,7 +240,15 @@ pub async fn run(
 }
 
 impl SsmRun {
-    fn stopped_by(mut self, reason: String, fleet: &SsmFleet) -> SsmRun {
+    /// Stopped before the rollout: nothing was switched, and every host is still reported.
+    async fn stopped_by(
+        mut self,
+        reason: String,
+        fleet: &SsmFleet,
+        request: &AgentRequest,
+        events: &EventLog,
+    ) -> SsmRun {
+        self.fleet = Some(fleet.sweep(request, &reason, events).await);
         self.stopped = Some(reason);
         self.api_calls = fleet.transport.calls().snapshot();
         self

@@ -12,6 +12,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The leased range: below Linux's ephemeral ports (32768-60999), apart from the fixed ports of
 /// the benchmarks and the demo (18900-18999) and the SSM test server's range (19100-19899).
@@ -44,11 +45,13 @@ fn all_bindable(first: u16) -> bool {
     (first..first + BLOCK).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
 }
 
-/// Leases the first free block, starting the search at a place that depends on the process, so
-/// parallel processes rarely contend for the same lock file.
+/// Leases the first free block, starting the search at a place that depends on the process and
+/// on the leases it took before, so parallel tests rarely contend for the same lock file.
 pub fn lease() -> PortLease {
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
     let blocks = (LAST - FIRST + 1) / BLOCK;
-    let start = (std::process::id() % blocks as u32) as u16;
+    let spread = std::process::id().wrapping_mul(31) + TAKEN.fetch_add(1, Ordering::Relaxed) * 7;
+    let start = (spread % blocks as u32) as u16;
     let dir = lock_dir();
     for i in 0..blocks {
         let first = FIRST + ((start + i) % blocks) * BLOCK;
@@ -67,18 +70,25 @@ pub fn lease() -> PortLease {
     panic!("no free block of {BLOCK} ports in {FIRST}-{LAST}");
 }
 
+fn try_lock(first: u16) -> bool {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_dir().join(format!("{first}.lock")))
+        .unwrap();
+    // SAFETY: flock on a file descriptor this function owns; non-blocking. The lock is
+    // released when `file` is dropped at the end of this function.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 #[test]
-fn two_leases_never_share_a_port_and_a_dropped_one_is_free_again() {
+fn two_leases_never_share_a_port_and_a_held_block_cannot_be_taken() {
     let a = lease();
     let b = lease();
     assert_ne!(a.first, b.first);
     assert!(a.first.abs_diff(b.first) >= BLOCK);
-    let first = a.first;
-    drop(a);
-    let file = OpenOptions::new()
-        .write(true)
-        .open(lock_dir().join(format!("{first}.lock")))
-        .unwrap();
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    assert!(locked, "the block of a dropped lease can be leased again");
+    // While a lease lives, nobody else (another thread, process or checkout) can lock it.
+    assert!(!try_lock(a.first), "a leased block is locked");
+    assert!(!try_lock(b.first), "a leased block is locked");
 }
