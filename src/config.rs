@@ -126,6 +126,10 @@ pub struct RunInputs {
     /// URL of the deployed environment.
     #[arg(long)]
     pub environment_url: Option<String>,
+    /// SSM: how long to wait for the fleet lock another deploy of this app and environment
+    /// holds before the run stops as locked (exit 4).
+    #[arg(long)]
+    pub lock_wait: Option<String>,
     /// Token for the PR comment and deployment status.
     #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
@@ -203,6 +207,8 @@ pub struct RunConfig {
     pub lint_fail_on: String,
     pub environment: String,
     pub environment_url: Option<String>,
+    /// How long to wait for the fleet lock (`lock-wait`), at most an hour.
+    pub lock_wait: Duration,
     pub github_token: Option<String>,
     pub pr_comment: bool,
     pub deployment: bool,
@@ -268,6 +274,7 @@ impl RunConfig {
                 .unwrap_or("production")
                 .to_string(),
             environment_url: given(&inputs.environment_url).map(str::to_string),
+            lock_wait: p.lock_wait(&inputs.lock_wait)?,
             github_token: given(&inputs.github_token).map(str::to_string),
             pr_comment: p.flag("pr-comment", &inputs.pr_comment, true)?,
             deployment: p.flag("deployment", &inputs.deployment, true)?,
@@ -351,6 +358,20 @@ impl Parser {
     ) -> Result<Duration, InputError> {
         let v = given(value).unwrap_or(default);
         parse_duration(&self.origin.name(input), v)
+    }
+
+    fn lock_wait(&self, value: &Option<String>) -> Result<Duration, InputError> {
+        let wait = self.duration("lock-wait", value, "0s")?;
+        let max = crate::fleet::fleet_lock::LockArgs::MAX_WAIT;
+        if wait > max {
+            return Err(InputError::new(
+                &self.origin.name("lock-wait"),
+                given(value).unwrap_or_default(),
+                "too long",
+                "at most 1h",
+            ));
+        }
+        Ok(wait)
     }
 
     fn flag(&self, input: &str, value: &Option<String>, default: bool) -> Result<bool, InputError> {
@@ -576,13 +597,14 @@ mod tests {
     #[test]
     fn bad_values_are_refused_not_defaulted() {
         type Case = (fn(&mut RunInputs), &'static str);
-        let cases: [Case; 13] = [
+        let cases: [Case; 14] = [
             (|i| i.app = Some("Shop!".into()), "app"),
             (|i| i.skip = Some("lint,deploy-now".into()), "skip"),
             (|i| i.dry_run = Some("yes".into()), "dry-run"),
             (|i| i.env = Some("A=1\nnot a pair".into()), "env"),
             (|i| i.report_dir = Some("../out".into()), "report-dir"),
             (|i| i.health_path = Some("health".into()), "health-path"),
+            (|i| i.lock_wait = Some("2h".into()), "lock-wait"),
             (
                 |i| i.proxy_lines = Some(format!("timeout server {}", "9".repeat(600))),
                 "proxy-lines",

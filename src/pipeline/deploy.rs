@@ -23,8 +23,10 @@ impl Pipeline {
         };
         let lock = LockArgs {
             environment: self.config.environment.clone(),
-            wait: std::time::Duration::ZERO,
+            wait: self.config.lock_wait,
         };
+        lock.check()
+            .map_err(|e| Stop::usage(e.to_string().replace("--environment", "environment")))?;
         let taken = fleet_lock::take_for_deploy(
             fleet.transport.client(),
             &self.config.deploy.app,
