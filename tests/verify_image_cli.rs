@@ -40,7 +40,12 @@ fn stderr(o: &Output) -> String {
 /// A repository with an amd64+arm64 OCI index tagged `v1` (an index needs no config blob
 /// download, which moto does not implement).
 async fn repo_with_index() -> (String, Pushed) {
-    let admin = aws_sdk_ecr::Client::from_conf(ecr_conf(&moto_url(), REGION, 2));
+    repo_with_index_in(REGION).await
+}
+
+/// [`repo_with_index`] in `region`.
+async fn repo_with_index_in(region: &str) -> (String, Pushed) {
+    let admin = aws_sdk_ecr::Client::from_conf(ecr_conf(&moto_url(), region, 2));
     let name = unique("cli");
     admin
         .create_repository()
@@ -334,28 +339,7 @@ fn no_credentials_exits_5_and_shows_what_the_chain_tried() {
 #[tokio::test]
 async fn a_repository_uri_is_verified_in_its_own_region() {
     const OTHER: &str = "eu-west-2";
-    let admin = aws_sdk_ecr::Client::from_conf(ecr_conf(&moto_url(), OTHER, 2));
-    let name = unique("region");
-    admin
-        .create_repository()
-        .repository_name(&name)
-        .send()
-        .await
-        .unwrap();
-    let amd = oci_manifest(&config_blob("amd64", &name), &format!("{name}-amd"));
-    let index = oci_index(&[("linux/amd64", &amd)]);
-    for (manifest, tag) in [(&amd, None), (&index, Some("v1"))] {
-        let mut put = admin
-            .put_image()
-            .repository_name(&name)
-            .image_manifest(&manifest.body)
-            .image_manifest_media_type(manifest.media_type)
-            .image_digest(manifest.digest.as_str());
-        if let Some(tag) = tag {
-            put = put.image_tag(tag);
-        }
-        put.send().await.unwrap();
-    }
+    let (name, index) = repo_with_index_in(OTHER).await;
     let home = tempfile::tempdir().unwrap();
     let uri = format!("{MOTO_ACCOUNT}.dkr.ecr.{OTHER}.amazonaws.com/{name}");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
