@@ -2,7 +2,7 @@
 
 use bluegreen::exit::{classify, ExitCode};
 use bluegreen::{cli, image, lint, pipeline, report};
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -53,12 +53,16 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     init_tracing();
-    let cli = match cli_command()
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // Help shows `run`'s input defaults; action.yml is read for it, not on every start.
+            let e = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp => {
+                    cli_command().try_get_matches().err().unwrap_or(e)
+                }
+                _ => e,
+            };
             let code = if e.use_stderr() {
                 ExitCode::Usage
             } else {

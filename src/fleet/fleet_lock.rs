@@ -197,7 +197,13 @@ impl LockArgs {
     /// The longest `--lock-wait`.
     pub const MAX_WAIT: Duration = Duration::from_secs(3600);
 
+    /// Checks the values as the CLI's flags (`--environment`, `--lock-wait`).
     pub fn check(&self) -> Result<(), crate::exit::UsageError> {
+        self.check_as("--environment", "--lock-wait")
+    }
+
+    /// Checks the values, naming them as the user gave them (flags, or `run`'s inputs).
+    pub fn check_as(&self, environment: &str, wait: &str) -> Result<(), crate::exit::UsageError> {
         let env_ok = !self.environment.is_empty()
             && self.environment.len() <= 100
             && self
@@ -206,13 +212,13 @@ impl LockArgs {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !env_ok {
             return Err(crate::exit::UsageError(format!(
-                "--environment {:?}: expected 1-100 letters, digits, '-', '_' or '.'",
+                "{environment} {:?}: expected 1-100 letters, digits, '-', '_' or '.' (it names the fleet lock)",
                 self.environment
             )));
         }
         if self.wait > Self::MAX_WAIT {
             return Err(crate::exit::UsageError(format!(
-                "--lock-wait {}: expected at most 1h",
+                "{wait} {}: expected at most 1h",
                 humantime::format_duration(self.wait)
             )));
         }

@@ -25,8 +25,9 @@ impl Pipeline {
             environment: self.config.environment.clone(),
             wait: self.config.lock_wait,
         };
-        lock.check()
-            .map_err(|e| Stop::usage(e.to_string().replace("--environment", "environment")))?;
+        let origin = self.config.origin;
+        lock.check_as(&origin.name("environment"), &origin.name("lock-wait"))
+            .map_err(|e| Stop::usage(e.to_string()))?;
         let taken = fleet_lock::take_for_deploy(
             fleet.transport.client(),
             &self.config.deploy.app,
