@@ -44,8 +44,8 @@ fn report_with_planted_secrets() -> RunReport {
         duration_ms: Some(10),
     });
     report.events[0].detail = format!("token {TOKEN} used");
-    report.hosts[0].reply.log_tail = vec![format!("boto: secret={AWS_SECRET}")];
-    report.hosts[0].reply.message = format!("session {AWS_SESSION}");
+    report.hosts[0].log_tail = vec![format!("boto: secret={AWS_SECRET}")];
+    report.hosts[0].message = format!("session {AWS_SESSION}");
     if let Some(lint) = report.lint.as_mut() {
         lint.findings[0].message = format!("hard-coded secret {MARKED}");
     }
@@ -178,12 +178,11 @@ async fn no_sink_leaks_a_planted_secret() {
     std::env::set_var("GITHUB_STEP_SUMMARY", step.path().join("summary"));
     let done = Done {
         exit: ExitCode::Failed,
-        hosts: vec![HostRecord {
-            host: "i-0a1b2c3d4e5f60001".into(),
-            outcome: "failed".into(),
-            live: None,
-            message: format!("{TOKEN} {AWS_KEY_ID} {AWS_SECRET} {AWS_SESSION} {MARKED}"),
-        }],
+        hosts: vec![HostRecord::without_reply(
+            "i-0a1b2c3d4e5f60001",
+            "failed",
+            &format!("{TOKEN} {AWS_KEY_ID} {AWS_SECRET} {AWS_SESSION} {MARKED}"),
+        )],
     };
     let mut step_redactor = Redactor::from_env();
     step_redactor.add(MARKED);
@@ -258,7 +257,7 @@ async fn report_publish_and_lint_entry_points_mask_and_redact() {
     let dir = tempfile::tempdir().unwrap();
     let mut report = fixture();
     report.events[0].detail = format!("token {TOKEN} key {AWS_KEY_ID}");
-    report.hosts[0].reply.log_tail = vec![format!("secret={AWS_SECRET} {AWS_SESSION}")];
+    report.hosts[0].log_tail = vec![format!("secret={AWS_SECRET} {AWS_SESSION}")];
     let run = dir.path().join("run.json");
     std::fs::write(&run, serde_json::to_vec(&report).unwrap()).unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bluegreen"));

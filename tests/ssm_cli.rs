@@ -213,6 +213,8 @@ async fn status_by_tag_and_rollback_with_nothing_to_roll_back() {
         "ssm",
         "--target-tags",
         "Role=bgs-api,bgs-web",
+        "--app",
+        "bgs-shop",
     ];
     args.extend(FAST_POLL);
     let out = bluegreen(Some(&server), &args);
@@ -227,6 +229,11 @@ async fn status_by_tag_and_rollback_with_nothing_to_roll_back() {
     // Each host's state table: the live image and the rollback target.
     assert_eq!(text.matches("ROLLBACK TARGET").count(), 2, "{text}");
     assert!(text.contains("shop:7") && text.contains("shop:6"), "{text}");
+    // The fleet's line, from the report's host records.
+    assert!(
+        text.contains("bgs-shop: blue live on 2 of 2 hosts; rollback target on 2"),
+        "{text}"
+    );
 
     let mut args = vec![
         "rollback",

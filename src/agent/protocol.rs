@@ -120,6 +120,15 @@ impl AgentRequest {
             AgentRequest::Recover { .. } => "recover",
         }
     }
+
+    /// The app the request is about (`status` may ask about every app).
+    pub fn app(&self) -> Option<&str> {
+        match self {
+            AgentRequest::Deploy(spec) => Some(&spec.app),
+            AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => Some(app),
+            AgentRequest::Status { app } => app.as_deref(),
+        }
+    }
 }
 
 /// How a host's action ended.

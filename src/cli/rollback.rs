@@ -10,7 +10,9 @@ use crate::fleet::command::{run_on_target, Done};
 use crate::fleet::TargetArgs;
 use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
 use crate::output::OutputFormat;
-use crate::report::hosts::{fleet_color, host_table, rollback_status};
+use crate::report::hosts::fleet_color;
+use crate::report::markdown::host_table;
+use crate::report::RunStatus;
 use crate::report::{FleetColor, HostRecord};
 use anyhow::Context as _;
 use clap::{Args, Command, Parser};
@@ -156,7 +158,7 @@ fn outputs(done: &Done) -> [(&'static str, String); 2] {
     let status = match done.exit {
         // Not a run status of its own: nothing was changed, as the caller asked.
         ExitCode::NotExpectedLive => "not-expected-live".to_string(),
-        exit => rollback_status(exit).as_str().replace('_', "-"),
+        exit => RunStatus::of_rollback(exit).as_str().replace('_', "-"),
     };
     let live = match fleet_color(&done.hosts) {
         FleetColor::None => String::new(),
@@ -170,7 +172,7 @@ fn summary(app: &str, done: &Done) -> String {
     let [(_, status), (_, live)] = outputs(done);
     let mark = match done.exit {
         ExitCode::NotExpectedLive => "⚠️",
-        exit => rollback_status(exit).mark(),
+        exit => RunStatus::of_rollback(exit).mark(),
     };
     let mut md = format!("## {mark} {app} rollback: {status}\n\n");
     if !live.is_empty() {
@@ -230,10 +232,8 @@ mod tests {
 
     fn line(host: &str, outcome: &str, live: Option<Color>) -> HostRecord {
         HostRecord {
-            host: host.into(),
-            outcome: outcome.into(),
-            live,
-            message: "a | b".into(),
+            live_after: live,
+            ..HostRecord::without_reply(host, outcome, "a | b")
         }
     }
 

@@ -3,13 +3,11 @@
 
 use super::fleet_lock::{self, LockArgs};
 use super::interrupt::{or_stop, Stoppable};
-use super::rollout::HostReport;
 use super::ssm_run::{self, SsmFleet};
 use super::{LocalTransport, TargetArgs, TargetKind, Transport};
 use crate::agent::{AgentReply, AgentRequest};
 use crate::exit::ExitCode;
 use crate::output::OutputFormat;
-use crate::report::hosts::wire_name;
 use crate::report::{EventLog, HostRecord};
 
 /// What a command did: its exit code and, host by host, its result in a few words.
@@ -17,21 +15,6 @@ use crate::report::{EventLog, HostRecord};
 pub struct Done {
     pub exit: ExitCode,
     pub hosts: Vec<HostRecord>,
-}
-
-/// A host of the fleet's report: its reply, or the fleet's word for why there is none.
-fn fleet_record(h: &HostReport) -> HostRecord {
-    match (&h.reply, &h.error) {
-        (Some(reply), _) => HostRecord::from_reply(&h.host, reply),
-        (None, error) => HostRecord::without_reply(
-            &h.host,
-            wire_name(h.status),
-            &error
-                .as_ref()
-                .map(|e| e.message.clone())
-                .unwrap_or_default(),
-        ),
-    }
 }
 
 /// Sends the request to the target's hosts and prints their replies.
@@ -71,7 +54,7 @@ pub async fn run_on_target_locked(
             print_reply(&reply, format)?;
             Ok(Done {
                 exit: reply.outcome.exit_code(),
-                hosts: vec![HostRecord::from_reply("local", &reply)],
+                hosts: vec![HostRecord::from_reply("local", request.app(), &reply)],
             })
         }
         TargetKind::Ssm => run_on_ssm(target, request, format, lock).await,
@@ -141,20 +124,12 @@ async fn run_on_ssm(
         );
     }
     let hosts = match (&run.fleet, &run.preflight) {
-        (Some(fleet), _) => fleet.hosts.iter().map(fleet_record).collect(),
-        (None, Some(pre)) => pre
+        (Some(fleet), _) => fleet
             .hosts
             .iter()
-            .map(|h| {
-                let outcome = if h.problem.is_some() {
-                    "not_ready"
-                } else {
-                    "not_started"
-                };
-                let message = h.problem.as_ref().map(|p| p.message.as_str());
-                HostRecord::without_reply(&h.host, outcome, message.unwrap_or_default())
-            })
+            .map(|h| h.record(request.app()))
             .collect(),
+        (None, Some(pre)) => pre.hosts.iter().map(|h| h.record()).collect(),
         (None, None) => vec![],
     };
     Ok(Done {

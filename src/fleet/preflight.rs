@@ -186,6 +186,18 @@ pub struct PreflightHost {
 }
 
 impl PreflightHost {
+    /// This host's record when the command stopped after the preflight: nothing was sent, so
+    /// it serves what the preflight read (`not_ready` for a host that failed its check).
+    pub fn record(&self) -> crate::report::HostRecord {
+        let (outcome, message) = match &self.problem {
+            Some(p) => ("not_ready", p.message.as_str()),
+            None => ("not_started", "nothing was sent to this host"),
+        };
+        crate::report::HostRecord::untouched(&self.host, outcome, message, self.app.as_ref())
+    }
+}
+
+impl PreflightHost {
     pub fn live_image(&self) -> Option<&str> {
         self.app.as_ref()?.live.as_ref().map(|c| c.image.as_str())
     }

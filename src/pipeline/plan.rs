@@ -4,6 +4,7 @@
 use super::{Findings, Pipeline};
 use crate::agent::protocol::{AppState, Color};
 use crate::fleet::TargetKind;
+use crate::report::HostRecord;
 use std::fmt::Write as _;
 
 /// One host before the deploy: what serves now, what will.
@@ -14,6 +15,16 @@ pub(super) struct HostPlan {
 }
 
 impl HostPlan {
+    /// The host's record for a run that stopped before the rollout: it serves what it did.
+    pub(super) fn untouched(&self) -> HostRecord {
+        HostRecord::untouched(
+            &self.host,
+            "not_started",
+            "the run stopped before the rollout",
+            self.state.as_ref(),
+        )
+    }
+
     pub(super) fn live_color(&self) -> Option<Color> {
         self.state.as_ref()?.live.as_ref().map(|c| c.color)
     }

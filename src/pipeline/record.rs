@@ -8,7 +8,7 @@ use crate::fleet::rollout::FleetReport;
 use crate::image::{self, ImageVerdict};
 use crate::lint::{self, LintReport};
 use crate::report::{
-    HostOutcome, ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts,
+    HostRecord, ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts,
 };
 use chrono::Utc;
 
@@ -45,21 +45,11 @@ impl Pipeline {
         reason: Option<String>,
         found: &Findings,
     ) -> RunReport {
-        let hosts: Vec<HostOutcome> = found
-            .fleet
-            .as_ref()
-            .map(|f| {
-                f.hosts
-                    .iter()
-                    .filter_map(|h| {
-                        h.reply.clone().map(|reply| HostOutcome {
-                            host: h.host.clone(),
-                            reply,
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let app = Some(self.config.deploy.app.as_str());
+        let hosts: Vec<HostRecord> = match &found.fleet {
+            Some(fleet) => fleet.hosts.iter().map(|h| h.record(app)).collect(),
+            None => found.preflight.iter().map(HostPlan::untouched).collect(),
+        };
         let image = found
             .image
             .as_ref()
@@ -84,15 +74,8 @@ impl Pipeline {
     }
 
     /// For an image not verified in ECR: the reference and the digest the hosts pulled.
-    pub(super) fn deployed_image_facts(&self, hosts: &[HostOutcome]) -> Option<ImageFacts> {
-        let digest = hosts.iter().find_map(|h| {
-            h.reply
-                .apps
-                .iter()
-                .find(|a| a.app == self.config.deploy.app)
-                .and_then(|a| a.live.as_ref())
-                .and_then(|c| c.digest.clone())
-        })?;
+    pub(super) fn deployed_image_facts(&self, hosts: &[HostRecord]) -> Option<ImageFacts> {
+        let digest = hosts.iter().find_map(|h| h.digest.clone())?;
         Some(ImageFacts {
             reference: self.config.deploy.image.clone(),
             digest: Some(digest),

@@ -66,11 +66,7 @@ impl Pipeline {
     /// One line per host and one for the run, for whoever reads the terminal or the job log.
     pub(super) fn print_outcome(&self, record: &RunReport, written: &report::ReportOutcome) {
         for host in &record.hosts {
-            println!(
-                "{}: {}",
-                host.host,
-                self.redactor.redact(&host.reply.message)
-            );
+            println!("{}: {}", host.host, self.redactor.redact(&host.message));
         }
         println!(
             "{} {}: {} (live color {} -> {}); report in {}/",

@@ -4,9 +4,9 @@
 //! comment, `metrics.json` and the outputs can never disagree. The thresholds behind the
 //! recommendations are named constants, documented in `docs/report.md`.
 
-use crate::agent::protocol::{AppState, Color, Outcome};
+use crate::agent::protocol::Color;
 use crate::report::event::{Scope, StepStatus};
-use crate::report::model::{HostOutcome, RunReport};
+use crate::report::model::RunReport;
 use serde::Serialize;
 
 /// The engine's step that waits for the new container's health check to pass (the engine
@@ -30,22 +30,6 @@ pub struct StepRow {
     pub status: StepStatus,
     pub duration_ms: Option<u64>,
     pub detail: String,
-}
-
-/// One host as the blue/green table shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostRow {
-    pub host: String,
-    pub outcome: Outcome,
-    pub live_before: Option<Color>,
-    pub live_after: Option<Color>,
-    /// The image the live color runs after the action.
-    pub image_after: Option<String>,
-    pub digest_after: Option<String>,
-    /// The color and image a rollback would return to, if any.
-    pub rollback_target: Option<(Color, String)>,
-    pub first_deployment: bool,
-    pub message: String,
 }
 
 /// The live color across all hosts.
@@ -98,7 +82,6 @@ pub struct Recommendation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportFacts {
     pub steps: Vec<StepRow>,
-    pub hosts: Vec<HostRow>,
     pub live_before: FleetColor,
     pub live_after: FleetColor,
     /// The image reference the run deployed (or the live one after a rollback).
@@ -108,18 +91,13 @@ pub struct ReportFacts {
 
 impl ReportFacts {
     pub fn from_report(report: &RunReport) -> ReportFacts {
-        let hosts: Vec<HostRow> = report
-            .hosts
-            .iter()
-            .map(|h| host_row(&report.app, h))
-            .collect();
+        let hosts = &report.hosts;
         ReportFacts {
             steps: step_rows(report),
             live_before: FleetColor::of(hosts.iter().map(|h| h.live_before)),
             live_after: FleetColor::of(hosts.iter().map(|h| h.live_after)),
-            image_ref: image_ref(report, &hosts),
-            recommendations: recommendations(report, &hosts),
-            hosts,
+            image_ref: image_ref(report),
+            recommendations: recommendations(report),
         }
     }
 }
@@ -144,42 +122,15 @@ fn step_rows(report: &RunReport) -> Vec<StepRow> {
         .collect()
 }
 
-fn state_for<'a>(
-    app: &str,
-    states: impl IntoIterator<Item = &'a AppState>,
-) -> Option<&'a AppState> {
-    states.into_iter().find(|s| s.app == app)
-}
-
-fn host_row(app: &str, host: &HostOutcome) -> HostRow {
-    let reply = &host.reply;
-    let before = reply.before.as_ref().filter(|s| s.app == app);
-    let after = state_for(app, &reply.apps);
-    let live_after = after.and_then(|s| s.live.as_ref());
-    HostRow {
-        host: host.host.clone(),
-        outcome: reply.outcome,
-        live_before: before.and_then(|s| s.live.as_ref()).map(|c| c.color),
-        live_after: live_after.map(|c| c.color),
-        image_after: live_after.map(|c| c.image.clone()),
-        digest_after: live_after.and_then(|c| c.digest.clone()),
-        rollback_target: after
-            .and_then(|s| s.rollback_target.as_ref())
-            .map(|c| (c.color, c.image.clone())),
-        first_deployment: reply.first_deployment,
-        message: reply.message.clone(),
-    }
-}
-
-fn image_ref(report: &RunReport, hosts: &[HostRow]) -> Option<String> {
+fn image_ref(report: &RunReport) -> Option<String> {
     report
         .image
         .as_ref()
         .map(|i| i.reference.clone())
-        .or_else(|| hosts.iter().find_map(|h| h.image_after.clone()))
+        .or_else(|| report.hosts.iter().find_map(|h| h.image.clone()))
 }
 
-fn recommendations(report: &RunReport, hosts: &[HostRow]) -> Vec<Recommendation> {
+fn recommendations(report: &RunReport) -> Vec<Recommendation> {
     let mut out = Vec::new();
     out.extend(slow_steps(report, STEP_READINESS, SLOW_READINESS_MS).map(|(host, ms)| {
         Recommendation {
@@ -219,7 +170,8 @@ fn recommendations(report: &RunReport, hosts: &[HostRow]) -> Vec<Recommendation>
             ),
         });
     }
-    let without_target: Vec<&str> = hosts
+    let without_target: Vec<&str> = report
+        .hosts
         .iter()
         .filter(|h| h.live_after.is_some() && h.rollback_target.is_none())
         .map(|h| h.host.as_str())

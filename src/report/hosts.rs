@@ -1,38 +1,70 @@
 //! The report's own record of one host's part in a command, for hosts that replied and for
 //! hosts that never did, and the renderings every command shares: one fleet-color rule
-//! ([`FleetColor::of`]) and one host table ([`host_table`]). The rollback sub-action's outputs
-//! and job summary are rendered from these.
+//! ([`FleetColor::of`]) and one host table ([`host_table`]). The run record (`run.json`), the
+//! job summary, `metrics.json`, the rollback sub-action and `status` all read these records.
 
 use super::facts::FleetColor;
-use super::markdown::table;
-use super::model::RunStatus;
-use crate::agent::protocol::{AgentReply, Color};
-use crate::exit::ExitCode;
+use crate::agent::protocol::{AgentReply, AppState, Color};
+use serde::{Deserialize, Serialize};
 
-/// One host's result, in a few words.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One host's result: what it did, in a few words, and the colors before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredHost")]
 pub struct HostRecord {
     pub host: String,
-    /// The agent's outcome (`rolled_back`, `nothing_to_roll_back`, ...) or, for a host that
-    /// never replied, the fleet's word for why (`timed_out`, `not_ready`, `not_started`, ...).
+    /// The agent's outcome (`deployed`, `rolled_back`, `nothing_to_roll_back`, ...) or, for a
+    /// host that never replied, the fleet's word for why (`failed`, `skipped`, `not_ready`,
+    /// `not_started`).
     pub outcome: String,
+    /// False for a host whose agent never answered (the fields below are then what was known
+    /// before the command, or nothing).
+    pub replied: bool,
+    pub live_before: Option<Color>,
     /// The color serving after the command, when the host reported it.
-    pub live: Option<Color>,
+    pub live_after: Option<Color>,
+    /// The image and digest the live color runs after the command.
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    /// What a rollback would return to.
+    pub rollback_target: Option<RollbackTarget>,
+    pub first_deployment: bool,
     pub message: String,
+    /// The last lines of the new container's log, when the host sent them (a failed start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+}
+
+/// The color and image a rollback would return to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackTarget {
+    pub color: Color,
+    pub image: String,
 }
 
 impl HostRecord {
-    /// A host that replied.
-    pub fn from_reply(host: &str, reply: &AgentReply) -> HostRecord {
+    /// A host that replied; `app` picks the app's state (the first one when `None`).
+    pub fn from_reply(host: &str, app: Option<&str>, reply: &AgentReply) -> HostRecord {
+        let of_app = |s: &&AppState| app.is_none_or(|a| s.app == a);
+        let before = reply.before.as_ref().filter(of_app);
+        let after = reply.apps.iter().find(of_app);
+        let live = after.and_then(|s| s.live.as_ref());
         HostRecord {
             host: host.to_string(),
             outcome: wire_name(reply.outcome),
-            live: reply
-                .apps
-                .first()
-                .and_then(|a| a.live.as_ref())
-                .map(|l| l.color),
+            replied: true,
+            live_before: before.and_then(|s| s.live.as_ref()).map(|c| c.color),
+            live_after: live.map(|c| c.color),
+            image: live.map(|c| c.image.clone()),
+            digest: live.and_then(|c| c.digest.clone()),
+            rollback_target: after.and_then(|s| s.rollback_target.as_ref()).map(|c| {
+                RollbackTarget {
+                    color: c.color,
+                    image: c.image.clone(),
+                }
+            }),
+            first_deployment: reply.first_deployment,
             message: reply.message.clone(),
+            log_tail: reply.log_tail.clone(),
         }
     }
 
@@ -41,8 +73,90 @@ impl HostRecord {
         HostRecord {
             host: host.to_string(),
             outcome: outcome.into(),
-            live: None,
+            replied: false,
+            live_before: None,
+            live_after: None,
+            image: None,
+            digest: None,
+            rollback_target: None,
+            first_deployment: false,
             message: message.to_string(),
+            log_tail: Vec::new(),
+        }
+    }
+
+    /// A host nothing was sent to, with the state a check read before: it serves as it did.
+    pub fn untouched(host: &str, outcome: &str, message: &str, state: Option<&AppState>) -> Self {
+        let live = state.and_then(|s| s.live.as_ref());
+        HostRecord {
+            live_before: live.map(|c| c.color),
+            live_after: live.map(|c| c.color),
+            image: live.map(|c| c.image.clone()),
+            digest: live.and_then(|c| c.digest.clone()),
+            rollback_target: state.and_then(|s| s.rollback_target.as_ref()).map(|c| {
+                RollbackTarget {
+                    color: c.color,
+                    image: c.image.clone(),
+                }
+            }),
+            ..HostRecord::without_reply(host, outcome, message)
+        }
+    }
+}
+
+/// A host as `run.json` stores it: this layout, or the one before it (`{host, reply}`, the
+/// agent's whole reply), which `bluegreen report --run` still reads.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredHost {
+    Record(RecordFields),
+    Reply {
+        host: String,
+        reply: Box<AgentReply>,
+    },
+}
+
+#[derive(Deserialize)]
+struct RecordFields {
+    host: String,
+    outcome: String,
+    #[serde(default)]
+    replied: bool,
+    #[serde(default)]
+    live_before: Option<Color>,
+    #[serde(default)]
+    live_after: Option<Color>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    rollback_target: Option<RollbackTarget>,
+    #[serde(default)]
+    first_deployment: bool,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    log_tail: Vec<String>,
+}
+
+impl From<StoredHost> for HostRecord {
+    fn from(stored: StoredHost) -> HostRecord {
+        match stored {
+            StoredHost::Reply { host, reply } => HostRecord::from_reply(&host, None, &reply),
+            StoredHost::Record(r) => HostRecord {
+                host: r.host,
+                outcome: r.outcome,
+                replied: r.replied,
+                live_before: r.live_before,
+                live_after: r.live_after,
+                image: r.image,
+                digest: r.digest,
+                rollback_target: r.rollback_target,
+                first_deployment: r.first_deployment,
+                message: r.message,
+                log_tail: r.log_tail,
+            },
         }
     }
 }
@@ -57,34 +171,7 @@ pub fn wire_name(value: impl serde::Serialize) -> String {
 
 /// The color the hosts serve after a command, by the one rule of [`FleetColor::of`].
 pub fn fleet_color(hosts: &[HostRecord]) -> FleetColor {
-    FleetColor::of(hosts.iter().map(|h| h.live))
-}
-
-/// How a rollback ended, as a run status: from the exit code of `bluegreen rollback`.
-pub fn rollback_status(exit: ExitCode) -> RunStatus {
-    match exit {
-        ExitCode::Ok => RunStatus::RolledBack,
-        ExitCode::NothingToRollBack => RunStatus::NothingToRollBack,
-        ExitCode::Locked => RunStatus::Locked,
-        _ => RunStatus::Failure,
-    }
-}
-
-/// One row per host: host, outcome, the color live after the command, message.
-pub fn host_table(hosts: &[HostRecord]) -> String {
-    let rows = hosts.iter().map(|h| {
-        vec![
-            h.host.clone(),
-            h.outcome.clone(),
-            h.live.map_or_else(|| "-".to_string(), |c| c.to_string()),
-            h.message.clone(),
-        ]
-    });
-    table(
-        &["host", "outcome", "live after", "message"],
-        rows,
-        usize::MAX,
-    )
+    FleetColor::of(hosts.iter().map(|h| h.live_after))
 }
 
 #[cfg(test)]
@@ -93,10 +180,8 @@ mod tests {
 
     fn record(host: &str, live: Option<Color>) -> HostRecord {
         HostRecord {
-            host: host.into(),
-            outcome: "rolled_back".into(),
-            live,
-            message: "a | b".into(),
+            live_after: live,
+            ..HostRecord::without_reply(host, "rolled_back", "a | b")
         }
     }
 
@@ -113,11 +198,46 @@ mod tests {
     }
 
     #[test]
-    fn the_host_table_escapes_its_cells() {
-        let md = host_table(&[record("i-2", Some(Color::Blue))]);
-        assert!(
-            md.contains("| i-2 | rolled_back | blue | a \\| b |"),
-            "{md}"
+    fn a_run_record_of_the_earlier_layout_still_reads() {
+        let legacy = serde_json::json!({
+            "host": "i-1",
+            "reply": {
+                "host": "i-1", "action": "deploy", "outcome": "deployed",
+                "message": "green serves shop:v2", "first_deployment": false,
+                "before": {"app": "shop", "public_port": 8080, "rollback_target": null,
+                           "live": {"color": "blue", "image": "shop:v1", "running": true, "health": "healthy"}},
+                "apps": [{"app": "shop", "public_port": 8080,
+                          "live": {"color": "green", "image": "shop:v2", "digest": "sha256:ab",
+                                   "running": true, "health": "healthy"},
+                          "rollback_target": {"color": "blue", "image": "shop:v1",
+                                              "running": true, "health": "healthy"}}],
+                "events": [], "log_tail": ["started"]
+            }
+        });
+        let record: HostRecord = serde_json::from_value(legacy).unwrap();
+        assert_eq!(record.outcome, "deployed");
+        assert!(record.replied);
+        assert_eq!(record.live_before, Some(Color::Blue));
+        assert_eq!(record.live_after, Some(Color::Green));
+        assert_eq!(record.digest.as_deref(), Some("sha256:ab"));
+        assert_eq!(
+            record.rollback_target.as_ref().map(|t| t.image.as_str()),
+            Some("shop:v1")
         );
+        assert_eq!(record.log_tail, ["started"]);
+        let again: HostRecord =
+            serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+        assert_eq!(again, record, "the current layout reads back as written");
+    }
+
+    #[test]
+    fn a_host_that_never_replied_keeps_what_was_known() {
+        let silent: HostRecord = serde_json::from_str(
+            r#"{"host": "i-2", "outcome": "not_ready", "message": "offline"}"#,
+        )
+        .unwrap();
+        assert!(!silent.replied);
+        assert_eq!(silent.live_after, None);
+        assert_eq!(fleet_color(&[silent]), FleetColor::None);
     }
 }

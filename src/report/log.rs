@@ -71,9 +71,9 @@ fn header(report: &RunReport) -> String {
 
 fn log_tails(report: &RunReport) -> String {
     let mut out = String::new();
-    for h in report.hosts.iter().filter(|h| !h.reply.log_tail.is_empty()) {
+    for h in report.hosts.iter().filter(|h| !h.log_tail.is_empty()) {
         out.push_str(&format!("# log tail from {}\n", h.host));
-        for l in &h.reply.log_tail {
+        for l in &h.log_tail {
             out.push_str(&format!("{}  | {l}\n", h.host));
         }
     }

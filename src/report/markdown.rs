@@ -7,6 +7,7 @@
 //! message cannot push a table over the limit.
 
 use crate::report::facts::{human_bytes, human_ms, ReportFacts};
+use crate::report::hosts::HostRecord;
 use crate::report::model::RunReport;
 
 /// GitHub drops a step summary above 1 MiB; stay well below so the runner never discards it.
@@ -84,7 +85,7 @@ fn summary_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         headline(report, facts),
         reason_line(report),
         pipeline_section(facts, rows),
-        hosts_section(facts, rows),
+        hosts_section(&report.hosts, rows),
         recommendations_section(facts),
         image_section(report),
         lint_section(report, rows),
@@ -108,7 +109,7 @@ fn comment_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         title(report),
         headline(report, facts),
         reason_line(report),
-        hosts_section(facts, rows),
+        hosts_section(&report.hosts, rows),
         recommendations_section(facts),
         details,
         footer(links),
@@ -177,8 +178,8 @@ fn pipeline_section(facts: &ReportFacts, rows: usize) -> String {
     format!("### Pipeline\n\n{body}")
 }
 
-fn hosts_section(facts: &ReportFacts, rows: usize) -> String {
-    if facts.hosts.is_empty() {
+fn hosts_section(hosts: &[HostRecord], rows: usize) -> String {
+    if hosts.is_empty() {
         return "### Hosts\n\nNo host was changed: the run stopped before the deploy.\n".into();
     }
     let body = table(
@@ -190,15 +191,15 @@ fn hosts_section(facts: &ReportFacts, rows: usize) -> String {
             "Image",
             "Rollback target",
         ],
-        facts.hosts.iter().map(|h| {
+        hosts.iter().map(|h| {
             vec![
                 h.host.clone(),
-                outcome_word(h.outcome),
+                h.outcome.clone(),
                 color_or_dash(h.live_before),
                 color_or_dash(h.live_after),
-                h.image_after.clone().unwrap_or_else(|| "-".into()),
+                h.image.clone().unwrap_or_else(|| "-".into()),
                 match &h.rollback_target {
-                    Some((c, image)) => format!("{c}: {image}"),
+                    Some(t) => format!("{}: {}", t.color, t.image),
                     None => "none yet".to_string(),
                 },
             ]
@@ -293,15 +294,25 @@ fn footer(links: &Links) -> String {
 }
 
 /// The outcome as `metrics.json` spells it (`deployed`, `auto_rolled_back`, ...).
-fn outcome_word(outcome: crate::agent::protocol::Outcome) -> String {
-    serde_json::to_value(outcome)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{outcome:?}"))
-}
-
 fn color_or_dash(c: Option<crate::agent::protocol::Color>) -> String {
     c.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// One row per host: host, outcome, the color live after the command, message.
+pub fn host_table(hosts: &[HostRecord]) -> String {
+    let rows = hosts.iter().map(|h| {
+        vec![
+            h.host.clone(),
+            h.outcome.clone(),
+            color_or_dash(h.live_after),
+            h.message.clone(),
+        ]
+    });
+    table(
+        &["host", "outcome", "live after", "message"],
+        rows,
+        usize::MAX,
+    )
 }
 
 /// A markdown table of at most `max_rows` rows; the rest become one "... and K more" row.
@@ -353,6 +364,18 @@ fn inline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_table_escapes_its_cells() {
+        let md = host_table(&[HostRecord {
+            live_after: Some(crate::agent::protocol::Color::Blue),
+            ..HostRecord::without_reply("i-2", "rolled_back", "a | b")
+        }]);
+        assert!(
+            md.contains("| i-2 | rolled_back | blue | a \\| b |"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn tables_trim_rows_and_escape_cells() {

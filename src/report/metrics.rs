@@ -65,7 +65,7 @@ pub struct StepMetric<'a> {
 #[derive(Debug, Serialize)]
 pub struct HostMetric<'a> {
     pub host: &'a str,
-    pub outcome: crate::agent::protocol::Outcome,
+    pub outcome: &'a str,
     pub live_color_before: Option<crate::agent::protocol::Color>,
     pub live_color_after: Option<crate::agent::protocol::Color>,
     pub image: Option<&'a str>,
@@ -112,17 +112,17 @@ pub fn metrics<'a>(report: &'a RunReport, facts: &'a ReportFacts) -> Metrics<'a>
                 duration_ms: s.duration_ms,
             })
             .collect(),
-        hosts: facts
+        hosts: report
             .hosts
             .iter()
             .map(|h| HostMetric {
                 host: &h.host,
-                outcome: h.outcome,
+                outcome: &h.outcome,
                 live_color_before: h.live_before,
                 live_color_after: h.live_after,
-                image: h.image_after.as_deref(),
-                digest: h.digest_after.as_deref(),
-                rollback_target_color: h.rollback_target.as_ref().map(|(c, _)| *c),
+                image: h.image.as_deref(),
+                digest: h.digest.as_deref(),
+                rollback_target_color: h.rollback_target.as_ref().map(|t| t.color),
                 first_deployment: h.first_deployment,
             })
             .collect(),

@@ -22,7 +22,7 @@ pub use event::{Event, EventLog, Scope, StepStatus, StepTimer};
 pub use facts::{FleetColor, Recommendation, ReportFacts};
 pub use hosts::HostRecord;
 pub use model::{
-    CommandRun, HostOutcome, ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts,
+    CommandRun, ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts,
 };
 pub use redact::Redactor;
 pub use write::{write_report, ReportOptions, ReportOutcome, SinkOutcome};

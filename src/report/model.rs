@@ -4,8 +4,9 @@
 //! nothing else. The types here are the report's own (not lint's, image's or the fleet's), so
 //! the report does not move when those stages change shape.
 
-use crate::agent::protocol::AgentReply;
+use crate::exit::ExitCode;
 use crate::report::event::{Event, Scope};
+use crate::report::hosts::HostRecord;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -27,6 +28,16 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// How a rollback ended, as a run status: from the exit code of `bluegreen rollback`.
+    pub fn of_rollback(exit: ExitCode) -> RunStatus {
+        match exit {
+            ExitCode::Ok => RunStatus::RolledBack,
+            ExitCode::NothingToRollBack => RunStatus::NothingToRollBack,
+            ExitCode::Locked => RunStatus::Locked,
+            _ => RunStatus::Failure,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Success => "success",
@@ -71,13 +82,6 @@ pub struct CommandRun {
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-}
-
-/// One host's part of the run: its id and the agent's reply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostOutcome {
-    pub host: String,
-    pub reply: AgentReply,
 }
 
 /// Vulnerability counts from the registry's image scan.
@@ -165,7 +169,7 @@ pub struct RunReport {
     pub events: Vec<Event>,
     #[serde(default)]
     pub commands: Vec<CommandRun>,
-    pub hosts: Vec<HostOutcome>,
+    pub hosts: Vec<HostRecord>,
     #[serde(default)]
     pub image: Option<ImageFacts>,
     #[serde(default)]

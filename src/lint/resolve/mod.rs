@@ -11,18 +11,22 @@
 //! ([`cache`]), so a rerun makes no request.
 
 pub mod cache;
+mod collect;
+mod fetch;
 pub mod github;
 
 use super::finding::Finding;
-use super::model::{self, FileKind, UsesContext};
+use super::model;
 use super::rules::data::{GoneKind, Meta};
-use super::rules::{action_majors, problem, RuleData};
+use super::rules::{action_majors, RuleData};
 use super::source::SourceFile;
 use super::table::Table;
 use super::uses::{is_sha, Target, Version};
 use cache::Cache;
-use github::{encode, Answer, Client, ClientConfig, Failure};
-use serde::{Deserialize, Serialize};
+use collect::{collect, finding, unresolved};
+use fetch::RepoInfo;
+use github::{Client, ClientConfig, Failure};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -177,23 +181,6 @@ impl Key {
         }
     }
 }
-
-/// A repository's state, cached.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct RepoInfo {
-    exists: bool,
-    archived: bool,
-}
-
-/// An action file at a ref, cached.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ActionFile {
-    /// `action.yml` or `action.yaml`, and its text.
-    file: Option<(String, String)>,
-    /// Whether the ref exists (asked only when no file was found).
-    ref_exists: bool,
-}
-
 /// What one fetched action is.
 #[derive(Debug, Clone)]
 enum Node {
@@ -224,7 +211,6 @@ enum Child {
     /// Fetched in turn.
     Open(Key),
 }
-
 /// One problem resolution found for a reference.
 struct Hit<'d> {
     meta: &'d Meta,
@@ -232,7 +218,6 @@ struct Hit<'d> {
     /// For runtimes: lower is older (node12 first), so the oldest is reported.
     rank: u32,
 }
-
 /// Resolves the references and returns their findings. Runs on a thread of its own with its
 /// own runtime, so it can be called from sync code and from inside a Tokio runtime alike.
 pub fn resolve(
@@ -454,403 +439,6 @@ async fn run(
         },
     ))
 }
-
-/// The problems of `key` and of the actions it uses, depth first with a cycle check.
-fn collect<'d>(
-    resolver: &Resolver<'d>,
-    nodes: &HashMap<Key, Node>,
-    repos: &HashMap<String, Result<RepoInfo, Failure>>,
-    key: &Key,
-    stack: &mut Vec<Key>,
-    via: &str,
-    hits: &mut Vec<Hit<'d>>,
-) {
-    let data = resolver.data;
-    let gone = |kind: GoneKind, message: String, hits: &mut Vec<Hit<'d>>| {
-        if let Some(rule) = data.gone(kind) {
-            hits.push(Hit {
-                meta: &rule.meta,
-                message: format!(
-                    "{message}{via}: {} (since {})",
-                    rule.meta.what, rule.meta.since
-                ),
-                rank: 0,
-            });
-        }
-    };
-    if let Some(Ok(info)) = repos.get(&key.repo) {
-        if info.archived {
-            gone(
-                GoneKind::RepoArchived,
-                format!("repository {} is archived", key.repo),
-                hits,
-            );
-        }
-    }
-    match nodes.get(key) {
-        None => {}
-        Some(Node::RepoMissing) => gone(
-            GoneKind::RepoMissing,
-            format!("repository {} does not exist or is not visible", key.repo),
-            hits,
-        ),
-        Some(Node::RefMissing) => gone(
-            GoneKind::RefMissing,
-            format!("ref `{}` does not exist in {}", key.git_ref, key.repo),
-            hits,
-        ),
-        Some(Node::NoActionFile) => gone(
-            GoneKind::Unresolved,
-            format!(
-                "no {} or {} in {} at `{}`",
-                key.file_path("action.yml"),
-                key.file_path("action.yaml"),
-                key.repo,
-                key.git_ref
-            ),
-            hits,
-        ),
-        Some(Node::Failed(why)) => gone(
-            GoneKind::Unresolved,
-            format!("{} not resolved: {why}", key.shown()),
-            hits,
-        ),
-        Some(Node::TooDeep) => gone(
-            GoneKind::Unresolved,
-            format!(
-                "{} not followed: composite actions nested deeper than {} levels",
-                key.shown(),
-                stack.len().saturating_sub(1)
-            ),
-            hits,
-        ),
-        Some(Node::Action {
-            file,
-            using,
-            children,
-        }) => {
-            if let Some(rule) = data.used_runtime(using) {
-                hits.push(Hit {
-                    meta: &rule.meta,
-                    message: format!(
-                        "runs.using {using} in {} {file}{via}: {} (since {}); use a release that runs on node24",
-                        key.shown(),
-                        rule.meta.what,
-                        rule.meta.since
-                    ),
-                    rank: runtime_rank(using),
-                });
-            }
-            let via_here = format!(" (used by composite {}{via})", key.shown());
-            for child in children {
-                match child {
-                    Child::Rule { shown, rule_id } => {
-                        if let Some(meta) = data.meta(rule_id) {
-                            hits.push(Hit {
-                                meta,
-                                message: format!(
-                                    "{shown}{via_here}: {} (since {})",
-                                    meta.what, meta.since
-                                ),
-                                rank: 0,
-                            });
-                        }
-                    }
-                    Child::Table {
-                        shown,
-                        using,
-                        checked,
-                    } => {
-                        if let Some(rule) = data.used_runtime(using) {
-                            hits.push(Hit {
-                                meta: &rule.meta,
-                                message: format!(
-                                    "runs.using {using} in {shown} action.yml ({checked}){via_here}: {} (since {})",
-                                    rule.meta.what, rule.meta.since
-                                ),
-                                rank: runtime_rank(using),
-                            });
-                        }
-                    }
-                    Child::Open(child) => {
-                        if stack.contains(child) {
-                            let cycle: Vec<String> = stack
-                                .iter()
-                                .chain(std::iter::once(child))
-                                .map(Key::shown)
-                                .collect();
-                            gone(
-                                GoneKind::Unresolved,
-                                format!(
-                                    "composite actions use each other in a cycle ({})",
-                                    cycle.join(" -> ")
-                                ),
-                                hits,
-                            );
-                            continue;
-                        }
-                        stack.push(child.clone());
-                        collect(resolver, nodes, repos, child, stack, &via_here, hits);
-                        stack.pop();
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// node12 < node16 < node20: the oldest is the one reported.
-fn runtime_rank(using: &str) -> u32 {
-    using
-        .trim()
-        .to_ascii_lowercase()
-        .strip_prefix("node")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1000)
-}
-
-fn finding(p: &Pending, meta: &Meta, message: String) -> Finding {
-    let mut f = p.at.clone();
-    let found = problem(meta, message);
-    f.rule_id = found.rule_id;
-    f.severity = found.severity;
-    f.message = found.message;
-    f.replacement = found.replacement;
-    f.help_uri = found.help_uri;
-    f
-}
-
-fn unresolved(p: &Pending, data: &RuleData, why: &str) -> Option<Finding> {
-    let rule = data.gone(GoneKind::Unresolved)?;
-    Some(finding(
-        p,
-        &rule.meta,
-        format!(
-            "{}@{}: not resolved: {why}: {} (since {})",
-            p.name, p.git_ref, rule.meta.what, rule.meta.since
-        ),
-    ))
-}
-
-/// `owner/repo` for a URL path, each part percent-encoded.
-fn repo_path(repo: &str) -> String {
-    repo.split('/').map(encode).collect::<Vec<_>>().join("/")
-}
-
-impl Resolver<'_> {
-    async fn repo_info(&self, repo: &str) -> Result<RepoInfo, Failure> {
-        let cache_key = format!("repo:{repo}");
-        if let Some(info) = self.cache.get::<RepoInfo>(&cache_key) {
-            return Ok(info);
-        }
-        let url = format!("repos/{}", repo_path(repo));
-        let info = match self.client.get(&url, false).await? {
-            Answer::NotFound => RepoInfo {
-                exists: false,
-                archived: false,
-            },
-            Answer::Found(body) => {
-                let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
-                    Failure(format!("GET repos/{repo}: the answer is not JSON ({e})"))
-                })?;
-                RepoInfo {
-                    exists: true,
-                    archived: json
-                        .get("archived")
-                        .and_then(serde_json::Value::as_bool)
-                        .unwrap_or(false),
-                }
-            }
-        };
-        self.cache.put(&cache_key, &info, Some(cache::FLOATING_TTL));
-        Ok(info)
-    }
-
-    async fn action_file(&self, key: &Key) -> Result<ActionFile, Failure> {
-        let cache_key = format!("action:{}:{}:{}", key.repo, key.path, key.git_ref);
-        if let Some(file) = self.cache.get::<ActionFile>(&cache_key) {
-            return Ok(file);
-        }
-        let mut found = None;
-        for name in ["action.yml", "action.yaml"] {
-            let path = key
-                .file_path(name)
-                .split('/')
-                .map(encode)
-                .collect::<Vec<_>>()
-                .join("/");
-            let url = format!(
-                "repos/{}/contents/{path}?ref={}",
-                repo_path(&key.repo),
-                encode(&key.git_ref)
-            );
-            if let Answer::Found(body) = self.client.get(&url, true).await? {
-                found = Some((name.to_string(), decode_contents(body)));
-                break;
-            }
-        }
-        let ref_exists = match found {
-            Some(_) => true,
-            None => {
-                let url = format!(
-                    "repos/{}/commits/{}",
-                    repo_path(&key.repo),
-                    encode(&key.git_ref)
-                );
-                matches!(self.client.get(&url, false).await?, Answer::Found(_))
-            }
-        };
-        let file = ActionFile {
-            file: found,
-            ref_exists,
-        };
-        let ttl = (!is_sha(&key.git_ref)).then_some(cache::FLOATING_TTL);
-        self.cache.put(&cache_key, &file, ttl);
-        Ok(file)
-    }
-
-    async fn action_node(&self, key: &Key) -> Node {
-        let file = match self.action_file(key).await {
-            Ok(f) => f,
-            Err(Failure(why)) => return Node::Failed(why),
-        };
-        let Some((name, text)) = file.file else {
-            return if file.ref_exists {
-                Node::NoActionFile
-            } else {
-                Node::RefMissing
-            };
-        };
-        let shown = format!("{}/{}", key.shown(), name);
-        let source = SourceFile::new(shown.clone(), text);
-        let doc = match model::parse(&source, FileKind::Action) {
-            Ok(doc) => doc,
-            Err(e) => {
-                return Node::Failed(format!(
-                    "{shown} could not be read (line {}: {})",
-                    e.position.line, e.message
-                ))
-            }
-        };
-        let using = doc
-            .runs_using
-            .as_ref()
-            .map(|u| u.value.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let children = doc
-            .uses
-            .iter()
-            .filter(|u| u.context == UsesContext::CompositeStep)
-            .filter_map(|u| self.child(&u.value.value, u.comment.as_deref()))
-            .collect();
-        Node::Action {
-            file: name,
-            using,
-            children,
-        }
-    }
-
-    /// How a composite action's `uses:` is settled: the rule data, the table, or a fetch.
-    fn child(&self, value: &str, comment: Option<&str>) -> Option<Child> {
-        let Target::Remote { name, git_ref, .. } = Target::parse(value) else {
-            return None;
-        };
-        if value.contains("${{") {
-            return None;
-        }
-        let version = if is_sha(git_ref) {
-            comment.and_then(super::uses::version_from_comment)
-        } else {
-            Version::parse(git_ref)
-        };
-        let shown = format!("{name}@{git_ref}");
-        if let Some(version) = version {
-            if let Some(rule) = action_majors::matching_rule(self.data, name, &version) {
-                return Some(Child::Rule {
-                    shown,
-                    rule_id: rule.meta.id.clone(),
-                });
-            }
-            if !version.is_exact() && !is_sha(git_ref) {
-                if let Some(known) = self.table.lookup(name, &version) {
-                    if known.using != "composite" {
-                        return Some(Child::Table {
-                            shown,
-                            using: known.using.to_string(),
-                            checked: known.checked.to_string(),
-                        });
-                    }
-                }
-            }
-        }
-        Key::of(name, git_ref).map(Child::Open)
-    }
-
-    /// The tag that points at `sha` (the most specific one: `v4.1.2` over `v4`).
-    async fn tag_of(&self, repo: String, sha: String) -> Result<Option<String>, Failure> {
-        let cache_key = format!("tag:{repo}:{sha}");
-        if let Some(tag) = self.cache.get::<Option<String>>(&cache_key) {
-            return Ok(tag);
-        }
-        #[derive(Deserialize)]
-        struct Tag {
-            name: String,
-            commit: TagCommit,
-        }
-        #[derive(Deserialize)]
-        struct TagCommit {
-            sha: String,
-        }
-        let mut best: Option<String> = None;
-        for page in 1..=TAG_PAGES {
-            let url = format!("repos/{}/tags?per_page=100&page={page}", repo_path(&repo));
-            let Answer::Found(body) = self.client.get(&url, false).await? else {
-                break;
-            };
-            let tags: Vec<Tag> = serde_json::from_str(&body)
-                .map_err(|e| Failure(format!("GET {url}: unexpected answer ({e})")))?;
-            let count = tags.len();
-            for tag in tags {
-                if tag.commit.sha.eq_ignore_ascii_case(&sha)
-                    && best
-                        .as_ref()
-                        .is_none_or(|b| tag.name.matches('.').count() > b.matches('.').count())
-                {
-                    best = Some(tag.name);
-                }
-            }
-            if count < 100 {
-                break;
-            }
-        }
-        // A commit and its tags do not change often; the answer is kept like a floating ref's.
-        self.cache.put(&cache_key, &best, Some(cache::FLOATING_TTL));
-        Ok(best)
-    }
-}
-
-/// The contents API answers the raw file for `application/vnd.github.raw+json`; a server
-/// that answers the JSON description instead (base64 `content`) is read too.
-fn decode_contents(body: String) -> String {
-    use base64::Engine as _;
-    if body.trim_start().starts_with('{') {
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
-            if let (Some(content), Some("base64")) = (
-                json.get("content").and_then(serde_json::Value::as_str),
-                json.get("encoding").and_then(serde_json::Value::as_str),
-            ) {
-                let compact: String = content.split_whitespace().collect();
-                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(compact) {
-                    if let Ok(text) = String::from_utf8(bytes) {
-                        return text;
-                    }
-                }
-            }
-        }
-    }
-    body
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -863,13 +451,16 @@ mod tests {
         assert_eq!(k.shown(), "github/codeql-action/init@v3");
         assert_eq!(k.file_path("action.yml"), "init/action.yml");
         assert!(Key::of("nobody", "v1").is_none());
-        assert_eq!(runtime_rank("node16"), 16);
+        assert_eq!(collect::runtime_rank("node16"), 16);
     }
 
     #[test]
     fn contents_are_read_raw_or_base64() {
-        assert_eq!(decode_contents("runs: {}".into()), "runs: {}");
+        assert_eq!(fetch::decode_contents("runs: {}".into()), "runs: {}");
         let json = r#"{"content": "cnVuczoKICB1c2luZzogbm9kZTE2Cg==\n", "encoding": "base64"}"#;
-        assert_eq!(decode_contents(json.into()), "runs:\n  using: node16\n");
+        assert_eq!(
+            fetch::decode_contents(json.into()),
+            "runs:\n  using: node16\n"
+        );
     }
 }
