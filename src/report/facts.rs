@@ -4,8 +4,8 @@
 //! comment, `metrics.json` and the outputs can never disagree. The thresholds behind the
 //! recommendations are named constants, documented in `docs/report.md`.
 
-use crate::agent::protocol::Color;
 use crate::report::event::{Scope, StepStatus};
+use crate::report::hosts::FleetColor;
 use crate::report::model::RunReport;
 use serde::Serialize;
 
@@ -30,45 +30,6 @@ pub struct StepRow {
     pub status: StepStatus,
     pub duration_ms: Option<u64>,
     pub detail: String,
-}
-
-/// The live color across all hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FleetColor {
-    Blue,
-    Green,
-    /// Hosts disagree (a partial rollout or a partial rollback).
-    Mixed,
-    /// No host serves this app.
-    None,
-}
-
-impl FleetColor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FleetColor::Blue => "blue",
-            FleetColor::Green => "green",
-            FleetColor::Mixed => "mixed",
-            FleetColor::None => "none",
-        }
-    }
-
-    /// The color the serving hosts agree on. Hosts that serve nothing (before a first
-    /// deployment) do not count; `Mixed` means serving hosts disagree.
-    pub fn of(colors: impl Iterator<Item = Option<Color>>) -> FleetColor {
-        let mut serving = colors.flatten();
-        let Some(first) = serving.next() else {
-            return FleetColor::None;
-        };
-        if serving.any(|c| c != first) {
-            return FleetColor::Mixed;
-        }
-        match first {
-            Color::Blue => FleetColor::Blue,
-            Color::Green => FleetColor::Green,
-        }
-    }
 }
 
 /// A recommendation computed from a measurement, with a stable code for tooling.
@@ -262,24 +223,6 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fleet_color_reports_agreement_and_disagreement() {
-        use Color::*;
-        assert_eq!(
-            FleetColor::of([Some(Blue), Some(Blue)].into_iter()),
-            FleetColor::Blue
-        );
-        assert_eq!(
-            FleetColor::of([Some(Blue), Some(Green)].into_iter()),
-            FleetColor::Mixed
-        );
-        assert_eq!(
-            FleetColor::of([Some(Green), None].into_iter()),
-            FleetColor::Green
-        );
-        assert_eq!(FleetColor::of(std::iter::empty()), FleetColor::None);
-    }
 
     #[test]
     fn a_slow_ready_step_of_a_recorded_run_earns_its_recommendation() {

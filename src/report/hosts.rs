@@ -3,7 +3,6 @@
 //! ([`FleetColor::of`]) and one host table ([`host_table`]). The run record (`run.json`), the
 //! job summary, `metrics.json`, the rollback sub-action and `status` all read these records.
 
-use super::facts::FleetColor;
 use crate::agent::protocol::{AgentReply, AppState, Color};
 use serde::{Deserialize, Serialize};
 
@@ -157,6 +156,45 @@ impl From<StoredHost> for HostRecord {
                 message: r.message,
                 log_tail: r.log_tail,
             },
+        }
+    }
+}
+
+/// The live color across all hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FleetColor {
+    Blue,
+    Green,
+    /// Hosts disagree (a partial rollout or a partial rollback).
+    Mixed,
+    /// No host serves this app.
+    None,
+}
+
+impl FleetColor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FleetColor::Blue => "blue",
+            FleetColor::Green => "green",
+            FleetColor::Mixed => "mixed",
+            FleetColor::None => "none",
+        }
+    }
+
+    /// The color the serving hosts agree on. Hosts that serve nothing (before a first
+    /// deployment) do not count; `Mixed` means serving hosts disagree.
+    pub fn of(colors: impl Iterator<Item = Option<Color>>) -> FleetColor {
+        let mut serving = colors.flatten();
+        let Some(first) = serving.next() else {
+            return FleetColor::None;
+        };
+        if serving.any(|c| c != first) {
+            return FleetColor::Mixed;
+        }
+        match first {
+            Color::Blue => FleetColor::Blue,
+            Color::Green => FleetColor::Green,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! renaming or removing one, or changing a meaning, bumps it.
 
 use crate::report::event::StepStatus;
-use crate::report::facts::{FleetColor, Recommendation, ReportFacts};
+use crate::report::facts::{Recommendation, ReportFacts};
+use crate::report::hosts::FleetColor;
 use crate::report::model::{RunReport, RunStatus, ScanCounts};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

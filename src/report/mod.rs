@@ -19,8 +19,8 @@ pub mod redact;
 pub mod write;
 
 pub use event::{Event, EventLog, Scope, StepStatus, StepTimer};
-pub use facts::{FleetColor, Recommendation, ReportFacts};
-pub use hosts::HostRecord;
+pub use facts::{Recommendation, ReportFacts};
+pub use hosts::{FleetColor, HostRecord};
 pub use model::{
     CommandRun, ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts,
 };

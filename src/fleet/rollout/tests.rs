@@ -200,7 +200,11 @@ async fn a_host_without_reply_is_asked_and_counted_as_switched() {
     assert!(report.hosts[1].status_after.is_some());
     assert_eq!(report.hosts[2].status, HostStatus::Failed);
     // The run's report keeps the silent host, in the fleet's words.
-    let records: Vec<_> = report.hosts.iter().map(|h| h.record(Some("shop"))).collect();
+    let records: Vec<_> = report
+        .hosts
+        .iter()
+        .map(|h| h.record(Some("shop")))
+        .collect();
     assert_eq!(records.len(), 3);
     assert_eq!(records[1].outcome, "rolled_back");
     assert!(!records[1].replied);
