@@ -192,6 +192,7 @@ fn main() {
         public_port: port,
         container_port: 8080,
         health_path: "/health".into(),
+        health_host: None,
         health_timeout_ms: 30_000,
         verify_window_ms,
         keep_warm_ms: 300_000,

@@ -28,6 +28,7 @@ fn measure(name: &str, report: &RunReport) -> anyhow::Result<()> {
     let links = Links {
         run_url: Some("https://github.com/acme/shop/actions/runs/42".into()),
         report_dir: "bluegreen-report".into(),
+        deployments_url: Some("https://github.com/acme/shop/deployments".into()),
     };
     let start = Instant::now();
     let facts = ReportFacts::from_report(report);

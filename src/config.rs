@@ -69,6 +69,10 @@ pub struct RunInputs {
     /// Health path of the app.
     #[arg(long)]
     pub health_path: Option<String>,
+    /// `Host` header of the health probes and the verify request (default: the container's
+    /// address).
+    #[arg(long)]
+    pub health_host: Option<String>,
     /// Deadline for the new version to become healthy.
     #[arg(long)]
     pub health_timeout: Option<String>,
@@ -136,6 +140,10 @@ pub struct RunInputs {
     /// Post a sticky PR comment.
     #[arg(long)]
     pub pr_comment: Option<String>,
+    /// The pull request to comment on, for events that name none (`workflow_run`,
+    /// `workflow_dispatch`, merge queues).
+    #[arg(long)]
+    pub pr_number: Option<String>,
     /// Create a GitHub deployment with statuses.
     #[arg(long)]
     pub deployment: Option<String>,
@@ -211,6 +219,7 @@ pub struct RunConfig {
     pub lock_wait: Duration,
     pub github_token: Option<String>,
     pub pr_comment: bool,
+    pub pr_number: Option<u64>,
     pub deployment: bool,
     pub report_dir: PathBuf,
     /// Inputs passed on unparsed to the stage that owns them (target, image checks).
@@ -233,6 +242,7 @@ impl RunConfig {
             container_port: p.port("container-port", &inputs.container_port, None)?,
             public_address: p.address(&inputs.public_address)?,
             health_path: p.health_path(&inputs.health_path)?,
+            health_host: p.health_host(&inputs.health_host)?,
             health_timeout: p.duration(
                 "health-timeout",
                 &inputs.health_timeout,
@@ -277,6 +287,7 @@ impl RunConfig {
             lock_wait: p.lock_wait(&inputs.lock_wait)?,
             github_token: given(&inputs.github_token).map(str::to_string),
             pr_comment: p.flag("pr-comment", &inputs.pr_comment, true)?,
+            pr_number: p.pr_number(&inputs.pr_number)?,
             deployment: p.flag("deployment", &inputs.deployment, true)?,
             report_dir: p.relative_dir("report-dir", &inputs.report_dir, "bluegreen-report")?,
             inputs: inputs.clone(),
@@ -340,6 +351,30 @@ impl Parser {
         };
         validate::public_address(v)
             .map_err(|e| self.relabel("public-address", v, "not an IP address", &e))?;
+        Ok(Some(v.to_string()))
+    }
+
+    fn pr_number(&self, value: &Option<String>) -> Result<Option<u64>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(self.err(
+                "pr-number",
+                v,
+                "not a pull request number",
+                "a positive number such as 42",
+            )),
+        }
+    }
+
+    fn health_host(&self, value: &Option<String>) -> Result<Option<String>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        validate::health_host(v)
+            .map_err(|e| self.relabel("health-host", v, "not a host name", &e))?;
         Ok(Some(v.to_string()))
     }
 
@@ -597,13 +632,18 @@ mod tests {
     #[test]
     fn bad_values_are_refused_not_defaulted() {
         type Case = (fn(&mut RunInputs), &'static str);
-        let cases: [Case; 14] = [
+        let cases: [Case; 16] = [
             (|i| i.app = Some("Shop!".into()), "app"),
             (|i| i.skip = Some("lint,deploy-now".into()), "skip"),
             (|i| i.dry_run = Some("yes".into()), "dry-run"),
             (|i| i.env = Some("A=1\nnot a pair".into()), "env"),
             (|i| i.report_dir = Some("../out".into()), "report-dir"),
             (|i| i.health_path = Some("health".into()), "health-path"),
+            (
+                |i| i.health_host = Some("api example".into()),
+                "health-host",
+            ),
+            (|i| i.pr_number = Some("#42".into()), "pr-number"),
             (|i| i.lock_wait = Some("2h".into()), "lock-wait"),
             (
                 |i| i.proxy_lines = Some(format!("timeout server {}", "9".repeat(600))),

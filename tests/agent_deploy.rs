@@ -431,7 +431,7 @@ async fn http_ok(t: &TestApp) -> Option<u16> {
     bluegreen::agent::http::get(
         "127.0.0.1",
         t.port,
-        "/",
+        bluegreen::agent::http::Probe::path("/"),
         std::time::Duration::from_millis(500),
     )
     .await
@@ -529,4 +529,62 @@ async fn a_redeploy_with_changed_settings_is_a_real_deploy() {
     let label = String::from_utf8_lossy(&label.stdout).trim().to_string();
     assert!(label.starts_with("sha256:") && label.len() == 71, "{label}");
     assert!(!label.contains("bonjour"));
+}
+
+/// An app with a host allow-list (Django's ALLOWED_HOSTS) answers 400 to the probes' default
+/// `Host`; with `health_host` the gate, the verify request, `status` and the rollback's probes
+/// of a stopped prior all send the allowed name.
+#[tokio::test]
+async fn health_host_reaches_an_app_with_a_host_allow_list() {
+    use bluegreen::agent::protocol::EnvVar;
+    let t = TestApp::new();
+    let allow = |mut spec: bluegreen::agent::DeploySpec| {
+        spec.env.push(EnvVar {
+            name: "ALLOWED_HOSTS".into(),
+            value: "api.example.test".into(),
+        });
+        spec.health_timeout_ms = 2_000;
+        spec
+    };
+    let refused = t.deploy(allow(t.spec("v1"))).await;
+    assert_eq!(refused.outcome, Outcome::Failed, "{}", refused.message);
+    assert!(
+        refused.apps.iter().all(|a| a.live.is_none()),
+        "a failed first deploy leaves nothing live"
+    );
+
+    let mut v1 = allow(t.spec("v1"));
+    v1.health_host = Some("api.example.test".into());
+    v1.health_timeout_ms = 10_000;
+    let r = t.deploy(v1.clone()).await;
+    assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
+    let status = t.status().await;
+    let live = status.apps[0].live.as_ref().unwrap();
+    assert_eq!(live.health, Health::Healthy, "status probes with the host");
+    let through = bluegreen::agent::http::get(
+        "127.0.0.1",
+        t.port,
+        bluegreen::agent::http::Probe {
+            path: "/",
+            host: Some("api.example.test"),
+        },
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(through.status, 200);
+
+    let mut v2 = v1.clone();
+    v2.image = support::image("v2");
+    v2.deploy_id = format!("{}-2", v1.deploy_id);
+    v2.keep_warm_ms = 0;
+    let r = t.deploy(v2).await;
+    assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
+    let back = t.rollback().await;
+    assert_eq!(
+        back.outcome,
+        Outcome::RolledBack,
+        "the stopped prior is gated with its own host: {}",
+        back.message
+    );
 }

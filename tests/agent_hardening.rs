@@ -148,7 +148,7 @@ async fn below_port_1024_the_proxy_binds_as_root_then_serves_as_the_proxy_user()
     let r = bluegreen::agent::http::get(
         "127.0.0.1",
         spec.public_port,
-        "/",
+        bluegreen::agent::http::Probe::path("/"),
         std::time::Duration::from_secs(2),
     )
     .await

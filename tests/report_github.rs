@@ -36,6 +36,8 @@ fn options(server: &MockServer, event_name: &str, event: Option<Value>) -> Githu
         token: Some("ghs_mocktoken0123456789".into()),
         repository: Some("acme/shop".into()),
         sha: Some(SHA.into()),
+        server_url: "https://github.example.com".into(),
+        pr_number: None,
         event_name: Some(event_name.into()),
         event: Ok(event),
         run_url: Some(RUN_URL.into()),
@@ -425,7 +427,10 @@ async fn a_failed_deploy_ends_its_deployment_in_failure() {
     let outcome = publish_quietly(&report, &opts).await;
     assert_eq!(
         outcome.comment,
-        CommentOutcome::Skipped("`workflow_dispatch` events have no pull request".into())
+        CommentOutcome::Skipped(
+            "`workflow_dispatch` events have no pull request (set the `pr-number` input to name one)"
+                .into()
+        )
     );
     assert_eq!(
         outcome.deployment,
@@ -720,4 +725,69 @@ async fn an_unreachable_api_is_a_warning() {
         outcome.comment,
         CommentOutcome::Warning(GithubProblem::Transport(_))
     ));
+}
+
+/// `workflow_dispatch` and `workflow_run` name no pull request: `pr-number` does. The comment
+/// links the deployment and the run.
+#[tokio::test]
+async fn pr_number_targets_the_comment_and_the_comment_links_deployment_and_run() {
+    let server = MockServer::start().await;
+    mount_deployment_ok(&server).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{PREFIX}/issues/7/comments")))
+        .respond_with(json_response(200, json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{PREFIX}/issues/7/comments")))
+        .respond_with(json_response(201, json!({"id": 70})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut opts = options(&server, "workflow_dispatch", None);
+    let without = publish_quietly(&fixture(), &opts).await;
+    match without.comment {
+        CommentOutcome::Skipped(why) => assert!(why.contains("pr-number"), "{why}"),
+        other => panic!("expected a skipped comment, got {other:?}"),
+    }
+    opts.pr_number = Some(7);
+    let outcome = publish_quietly(&fixture(), &opts).await;
+    assert_eq!(
+        outcome.comment,
+        CommentOutcome::Created {
+            pull_request: 7,
+            comment_id: 70
+        }
+    );
+    let requests = server.received_requests().await.unwrap();
+    let posted = bodies(&requests, "/issues/7/comments");
+    let text = posted[0]["body"].as_str().unwrap();
+    assert!(text.contains(&format!("[this run]({RUN_URL})")), "{text}");
+    assert!(
+        text.contains("(https://github.example.com/acme/shop/deployments)"),
+        "{text}"
+    );
+    checked_requests(&server).await;
+}
+
+/// On `pull_request` events GitHub checks out a merge commit (`GITHUB_SHA`); the deployment
+/// is for the PR's head, the commit the author pushed.
+#[tokio::test]
+async fn a_pull_request_deployment_is_for_the_head_commit_not_the_merge_commit() {
+    let server = MockServer::start().await;
+    mount_deployment_ok(&server).await;
+    let mut opts = options(&server, "pull_request", Some(pr_event(3, "acme/shop")));
+    opts.comment = false;
+    opts.sha = Some("0000000000000000000000000000000000000001".into());
+    publish_quietly(&fixture(), &opts).await;
+    let requests = server.received_requests().await.unwrap();
+    let created = bodies(&requests, "/deployments");
+    assert_eq!(created.len(), 1, "one deployment");
+    assert_eq!(created[0]["ref"], SHA, "the PR head, not GITHUB_SHA");
+    // On a push the ref is GITHUB_SHA itself.
+    assert_eq!(
+        options(&server, "push", None).deployment_sha().as_deref(),
+        Some(SHA)
+    );
+    checked_requests(&server).await;
 }

@@ -151,6 +151,8 @@ async fn no_sink_leaks_a_planted_secret() {
         token: Some(TOKEN.into()),
         repository: Some("acme/shop".into()),
         sha: Some("9f8e7d6c5b4a39281706f5e4d3c2b1a098765432".into()),
+        server_url: "https://github.com".into(),
+        pr_number: None,
         event_name: Some("pull_request".into()),
         event: Ok(Some(serde_json::json!({"pull_request": {"number": 7}}))),
         run_url: options.run_url.clone(),

@@ -25,6 +25,7 @@ fn links() -> Links {
     Links {
         run_url: Some("https://github.com/acme/shop/actions/runs/42".into()),
         report_dir: "bluegreen-report".into(),
+        deployments_url: Some("https://github.com/acme/shop/deployments".into()),
     }
 }
 

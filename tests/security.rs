@@ -171,6 +171,7 @@ async fn a_proxy_line_that_opens_a_section_is_refused_before_any_change() {
             public_port: 18080,
             container_port: 8080,
             health_path: "/health".into(),
+            health_host: None,
             health_timeout_ms: 1_000,
             verify_window_ms: 0,
             keep_warm_ms: 0,

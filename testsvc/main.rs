@@ -10,6 +10,8 @@
 //! - `EXIT_AT_START=1`: prints a message and exits with code 2 right away (with
 //!   `PRINT_AT_EXIT=NAME`, it prints `NAME=value` first, as an app dumping its config would).
 //! - `SLOW_MS` (default 0): every response to `/slow` waits this long (drain tests).
+//! - `ALLOWED_HOSTS` (comma-separated): a request whose `Host` header is not one of these
+//!   answers 400, as Django's `ALLOWED_HOSTS` or Rails' host authorization do.
 //!
 //! `/env/NAME` answers the value of the variable NAME, so tests can see what the engine passed
 //! to the container (this is a test service: never expose an app's environment like this).
@@ -23,6 +25,7 @@ struct Config {
     ready_after: Duration,
     fail_health: bool,
     slow: Duration,
+    allowed_hosts: Vec<String>,
 }
 
 fn env_u64(name: &str) -> u64 {
@@ -45,6 +48,9 @@ fn main() {
         version: std::env::var("VERSION").unwrap_or_else(|_| "dev".to_string()),
         ready_after: Duration::from_millis(env_u64("READY_AFTER")),
         fail_health: std::env::var("FAIL_HEALTH").as_deref() == Ok("1"),
+        allowed_hosts: std::env::var("ALLOWED_HOSTS")
+            .map(|v| v.split(',').map(|h| h.trim().to_string()).collect())
+            .unwrap_or_default(),
         slow: Duration::from_millis(env_u64("SLOW_MS")),
     };
     if std::env::var("EXIT_AT_START").as_deref() == Ok("1") {
@@ -93,6 +99,7 @@ fn serve(stream: TcpStream, config: &Config, started: Instant) {
         }
         let mut close = false;
         let mut content_length = 0usize;
+        let mut host_header = String::new();
         loop {
             let mut line = String::new();
             match reader.read_line(&mut line) {
@@ -107,6 +114,9 @@ fn serve(stream: TcpStream, config: &Config, started: Instant) {
             if lower == "connection: close" {
                 close = true;
             }
+            if let Some(h) = lower.strip_prefix("host:") {
+                host_header = h.trim().to_string();
+            }
             if let Some(n) = lower.strip_prefix("content-length:") {
                 content_length = n.trim().parse().unwrap_or(0);
             }
@@ -118,7 +128,13 @@ fn serve(stream: TcpStream, config: &Config, started: Instant) {
             }
         }
         let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-        let (status, body) = respond(path, config, started);
+        let allowed = config.allowed_hosts.is_empty()
+            || config.allowed_hosts.iter().any(|h| *h == host_header);
+        let (status, body) = if allowed {
+            respond(path, config, started)
+        } else {
+            ("400 Bad Request", format!("Host {host_header:?} is not allowed\n"))
+        };
         let response = format!(
             "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nX-Version: {v}\r\nContent-Length: {len}\r\n{conn}\r\n{body}",
             v = config.version,

@@ -375,7 +375,7 @@ impl Run<'_> {
         let timeout = Duration::from_millis(spec.health_timeout_ms);
         self.undo.push(Undo::Unstage);
         let (gate, checked) = tokio::join!(
-            health::gate(host, name, port, &spec.health_path, timeout),
+            health::gate(host, name, port, spec.health_probe(), timeout),
             proxy::stage_and_check(
                 host,
                 &spec.app,
@@ -498,7 +498,7 @@ impl Run<'_> {
         let through = verify::through_proxy(
             address,
             spec.public_port,
-            &spec.health_path,
+            spec.health_probe(),
             color,
             VERIFY_WITHIN,
         )
@@ -520,7 +520,7 @@ impl Run<'_> {
             let t = self.timer(Step::Watch);
             let port = state::color_port(spec.public_port, color);
             let window = Duration::from_millis(spec.verify_window_ms);
-            match verify::watch(self.host, name, port, &spec.health_path, window).await? {
+            match verify::watch(self.host, name, port, spec.health_probe(), window).await? {
                 Ok(()) => {
                     t.ok(format!(
                         "{name} stayed healthy for {} ms",

@@ -44,7 +44,7 @@ pub async fn gate(
     host: &Host,
     container: &str,
     port: u16,
-    path: &str,
+    probe: http::Probe<'_>,
     timeout: Duration,
 ) -> anyhow::Result<Gate> {
     let started = Instant::now();
@@ -65,7 +65,7 @@ pub async fn gate(
             return Ok(Gate::Exited { detail, logs });
         }
         probes += 1;
-        match http::get("127.0.0.1", port, path, PROBE_TIMEOUT).await {
+        match http::get("127.0.0.1", port, probe, PROBE_TIMEOUT).await {
             Ok(r) if r.is_success() => {
                 streak += 1;
                 if streak >= SUCCESSES {

@@ -27,25 +27,46 @@ impl Response {
     }
 }
 
-/// GET `path` from `address:port`; the error says what went wrong in one line.
+/// What a probe asks for: the health path, and the `Host` header to send (`--health-host`,
+/// for apps with a host allow-list); without one, the address probed.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe<'a> {
+    pub path: &'a str,
+    pub host: Option<&'a str>,
+}
+
+impl<'a> Probe<'a> {
+    /// A GET of `path` with the default `Host` header.
+    pub fn path(path: &'a str) -> Probe<'a> {
+        Probe { path, host: None }
+    }
+}
+
+/// GET the probe's path from `address:port`; the error says what went wrong in one line.
 pub async fn get(
     address: &str,
     port: u16,
-    path: &str,
+    probe: Probe<'_>,
     timeout: Duration,
 ) -> Result<Response, String> {
-    match tokio::time::timeout(timeout, exchange(address, port, path)).await {
+    match tokio::time::timeout(timeout, exchange(address, port, probe)).await {
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
     }
 }
 
-async fn exchange(address: &str, port: u16, path: &str) -> Result<Response, String> {
+async fn exchange(address: &str, port: u16, probe: Probe<'_>) -> Result<Response, String> {
     let mut stream = TcpStream::connect((address, port))
         .await
         .map_err(|e| format!("connect {address}:{port}: {e}"))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {address}:{port}\r\nUser-Agent: bluegreen\r\nConnection: close\r\n\r\n");
+    let path = probe.path;
+    let host = match probe.host {
+        Some(h) => h.to_string(),
+        None => format!("{address}:{port}"),
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: bluegreen\r\nConnection: close\r\n\r\n"
+    );
     stream
         .write_all(request.as_bytes())
         .await

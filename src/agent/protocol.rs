@@ -60,6 +60,10 @@ pub struct DeploySpec {
     pub public_port: u16,
     pub container_port: u16,
     pub health_path: String,
+    /// The `Host` header of the health probes and of the verify request; `None`: the
+    /// container's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_host: Option<String>,
     pub health_timeout_ms: u64,
     pub verify_window_ms: u64,
     pub keep_warm_ms: u64,
@@ -84,6 +88,14 @@ impl DeploySpec {
     /// The address the proxy binds the public port to.
     pub fn public_address(&self) -> &str {
         self.public_address.as_deref().unwrap_or("0.0.0.0")
+    }
+
+    /// The health probe of this deploy's containers.
+    pub fn health_probe(&self) -> super::http::Probe<'_> {
+        super::http::Probe {
+            path: &self.health_path,
+            host: self.health_host.as_deref(),
+        }
     }
 }
 

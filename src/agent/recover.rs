@@ -87,7 +87,7 @@ pub async fn revert(host: &Host, pair: &Pair) -> anyhow::Result<String> {
             host,
             &target.name,
             target.port,
-            &target.health_path,
+            target.health_probe(),
             target.health_timeout,
         )
         .await?
@@ -292,13 +292,13 @@ async fn live_again(host: &Host, pair: &Pair, marker: &Marker) -> anyhow::Result
         return Ok(None);
     }
     let name = state::color_name(&pair.app, marker.live);
-    let (port, path, timeout, what) = match pair.live() {
+    let (port, probe, timeout, what) = match pair.live() {
         Some(live) if live.running => return Ok(None),
         Some(live) => {
             start::restart_color(host, &live.name).await?;
             (
                 live.port,
-                live.health_path.clone(),
+                (live.health_path.clone(), live.health_host.clone()),
                 live.health_timeout,
                 format!("started {name} ({}) again", live.image),
             )
@@ -326,14 +326,28 @@ async fn live_again(host: &Host, pair: &Pair, marker: &Marker) -> anyhow::Result
             start::run_color(host, &name, port).await?;
             (
                 port,
-                saved.spec.health_path.clone(),
+                (
+                    saved.spec.health_path.clone(),
+                    saved.spec.health_host.clone(),
+                ),
                 std::time::Duration::from_millis(saved.spec.health_timeout_ms),
                 format!("created {name} ({}) again from the state", saved.spec.image),
             )
         }
     };
     Ok(Some(
-        match health::gate(host, &name, port, &path, timeout).await? {
+        match health::gate(
+            host,
+            &name,
+            port,
+            crate::agent::http::Probe {
+                path: &probe.0,
+                host: probe.1.as_deref(),
+            },
+            timeout,
+        )
+        .await?
+        {
             Gate::Healthy { .. } => what,
             Gate::Exited { detail: why, .. } | Gate::TimedOut { last: why, .. } => {
                 format!("{what}, but it is not healthy ({why})")

@@ -192,7 +192,7 @@ async fn steps(host: &Host, pair: &Pair, expect_live: Option<&str>) -> anyhow::R
     let confirmed = verify::through_proxy(
         address,
         proxy.public_port,
-        &target.health_path,
+        target.health_probe(),
         target.color,
         VERIFY_WITHIN,
     )
@@ -237,7 +237,14 @@ async fn steps(host: &Host, pair: &Pair, expect_live: Option<&str>) -> anyhow::R
 async fn ready(host: &Host, target: &Slot) -> anyhow::Result<Option<End>> {
     if target.running {
         let t = host.events.start(&host.scope, Step::Probe.event());
-        match http::get("127.0.0.1", target.port, &target.health_path, PROBE_TIMEOUT).await {
+        match http::get(
+            "127.0.0.1",
+            target.port,
+            target.health_probe(),
+            PROBE_TIMEOUT,
+        )
+        .await
+        {
             Ok(r) if r.is_success() => {
                 t.ok(format!(
                     "{} answered {} (warm)",
@@ -266,7 +273,7 @@ async fn ready(host: &Host, target: &Slot) -> anyhow::Result<Option<End>> {
         host,
         &target.name,
         target.port,
-        &target.health_path,
+        target.health_probe(),
         target.health_timeout,
     )
     .await?;

@@ -31,7 +31,7 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
         .map(|v| (v.name.as_str(), v.value.as_str()))
         .collect();
     vars.sort();
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "image": digest.unwrap_or(&spec.image),
         "env": vars,
         "container_port": spec.container_port,
@@ -42,6 +42,11 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
         "proxy_image": spec.proxy_image,
         "proxy_lines": spec.proxy_lines,
     });
+    // Added after the first release: only when set, so the hash of a color deployed before
+    // stays the same and its redeploy stays a no-op.
+    if let Some(host) = &spec.health_host {
+        canonical["health_host"] = serde_json::json!(host);
+    }
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
     h.update([0]);
@@ -150,9 +155,10 @@ mod tests {
             )
         );
         let env = [var("A", "1"), var("B", "2")];
-        let tweaks: [fn(&mut DeploySpec); 6] = [
+        let tweaks: [fn(&mut DeploySpec); 7] = [
             |s| s.container_port = 81,
             |s| s.health_path = "/ready".into(),
+            |s| s.health_host = Some("api.example.com".into()),
             |s| s.health_timeout_ms = 2,
             |s| s.proxy_lines = vec!["timeout server 5s".into()],
             |s| s.public_address = Some("127.0.0.1".into()),

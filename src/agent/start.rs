@@ -36,6 +36,10 @@ pub async fn create_color(
         (state::LABEL_CONTAINER_PORT, spec.container_port.to_string()),
         (state::LABEL_HEALTH_PATH, spec.health_path.clone()),
         (
+            state::LABEL_HEALTH_HOST,
+            spec.health_host.clone().unwrap_or_default(),
+        ),
+        (
             state::LABEL_HEALTH_TIMEOUT_MS,
             spec.health_timeout_ms.to_string(),
         ),

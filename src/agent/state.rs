@@ -24,6 +24,8 @@ pub const LABEL_CREATED_AT: &str = "bluegreen.created-at";
 pub const LABEL_PORT: &str = "bluegreen.port";
 pub const LABEL_CONTAINER_PORT: &str = "bluegreen.container-port";
 pub const LABEL_HEALTH_PATH: &str = "bluegreen.health-path";
+/// The `Host` header of the color's health probes (absent: the address probed).
+pub const LABEL_HEALTH_HOST: &str = "bluegreen.health-host";
 pub const LABEL_HEALTH_TIMEOUT_MS: &str = "bluegreen.health-timeout-ms";
 pub const LABEL_KEEP_WARM_MS: &str = "bluegreen.keep-warm-ms";
 pub const LABEL_PUBLIC_PORT: &str = "bluegreen.public-port";
@@ -132,9 +134,20 @@ pub struct Slot {
     pub port: u16,
     pub container_port: u16,
     pub health_path: String,
+    pub health_host: Option<String>,
     pub health_timeout: Duration,
     pub keep_warm: Duration,
     pub spec_hash: Option<String>,
+}
+
+impl Slot {
+    /// This color's health probe, as its deploy set it.
+    pub fn health_probe(&self) -> http::Probe<'_> {
+        http::Probe {
+            path: &self.health_path,
+            host: self.health_host.as_deref(),
+        }
+    }
 }
 
 /// The proxy container.
@@ -261,7 +274,7 @@ async fn color_state(slot: &Slot, probe: bool) -> ColorState {
         match http::get(
             "127.0.0.1",
             slot.port,
-            &slot.health_path,
+            slot.health_probe(),
             Duration::from_secs(1),
         )
         .await
@@ -410,6 +423,10 @@ fn slot_from_labels(
         port: label_num(labels, LABEL_PORT)?,
         container_port: label_num(labels, LABEL_CONTAINER_PORT)?,
         health_path: labels.get(LABEL_HEALTH_PATH)?.clone(),
+        health_host: labels
+            .get(LABEL_HEALTH_HOST)
+            .filter(|h| !h.is_empty())
+            .cloned(),
         health_timeout: Duration::from_millis(
             label_num(labels, LABEL_HEALTH_TIMEOUT_MS).unwrap_or(60_000),
         ),

@@ -36,6 +36,39 @@ pub fn image_ref(flag: &str, image: &str) -> Result<ImageRef, UsageError> {
     ImageRef::parse(image).map_err(|e| UsageError(format!("{flag} {e}")))
 }
 
+/// `--health-host`: the `Host` header of the health probes, a host name or address with an
+/// optional port (`api.example.com`, `localhost:8000`, `[::1]:8080`).
+pub fn health_host(value: &str) -> Result<(), UsageError> {
+    let (name, port) = match value.rsplit_once(':') {
+        Some((n, p)) if !n.ends_with(':') && !p.contains(']') => (n, Some(p)),
+        _ => (value, None),
+    };
+    let name_ok = if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        inner.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--health-host {value:?}: expected a host name or address with an optional port, \
+             such as api.example.com or localhost:8000"
+        )))
+    }
+}
+
 /// `--health-path`: an absolute HTTP path of printable ASCII without spaces.
 pub fn health_path(path: &str) -> Result<(), UsageError> {
     let ok =
@@ -212,6 +245,9 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     public_port(spec.public_port)?;
     container_port(spec.container_port)?;
     health_path(&spec.health_path)?;
+    if let Some(h) = &spec.health_host {
+        health_host(h)?;
+    }
     public_address(spec.public_address())?;
     for var in &spec.env {
         env_name(&var.name)?;
@@ -440,6 +476,29 @@ mod tests {
         assert!(public_port(65534).is_err());
         assert!(public_port(0).is_err());
         assert!(container_port(0).is_err());
+        for good in [
+            "api.example.com",
+            "localhost:8000",
+            "[::1]:8080",
+            "10.0.0.7",
+        ] {
+            assert!(health_host(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "api example",
+            "a\r\nX: y",
+            "host:0",
+            "host:99999",
+            "-a.com",
+            "[::zz]",
+        ] {
+            let e = health_host(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("--health-host") && e.contains("expected a host name"),
+                "{e}"
+            );
+        }
         assert!(health_path("health").is_err());
         assert!(health_path("/he alth").is_err());
         assert!(health_path("/up?x=1").is_ok());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 pub async fn through_proxy(
     address: &str,
     public_port: u16,
-    path: &str,
+    probe: http::Probe<'_>,
     expect: Color,
     within: Duration,
 ) -> Result<u32, String> {
@@ -17,7 +17,7 @@ pub async fn through_proxy(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let seen = match http::get(address, public_port, path, Duration::from_secs(2)).await {
+        let seen = match http::get(address, public_port, probe, Duration::from_secs(2)).await {
             Ok(r) => match r.header(proxy::COLOR_HEADER) {
                 Some(c) if c == expect.as_str() && r.is_success() => return Ok(attempts),
                 Some(c) => format!("HTTP {} from {c}", r.status),
@@ -45,7 +45,7 @@ pub async fn watch(
     host: &Host,
     container: &str,
     port: u16,
-    path: &str,
+    probe: http::Probe<'_>,
     window: Duration,
 ) -> anyhow::Result<Result<(), String>> {
     let deadline = Instant::now() + window;
@@ -56,7 +56,7 @@ pub async fn watch(
         if let Some(why) = health::not_running(host, container).await? {
             return Ok(Err(why));
         }
-        match http::get("127.0.0.1", port, path, Duration::from_secs(1)).await {
+        match http::get("127.0.0.1", port, probe, Duration::from_secs(1)).await {
             Ok(r) if r.is_success() => failures = 0,
             _ => failures += 1,
         }

@@ -81,6 +81,11 @@ pub struct DeployArgs {
     /// HTTP path that answers 2xx when the app is ready.
     #[arg(long, default_value = spec::DEFAULT_HEALTH_PATH)]
     pub health_path: String,
+    /// `Host` header of the health probes and of the verify request, for apps with a host
+    /// allow-list (Django's ALLOWED_HOSTS, Rails' host authorization); default: the
+    /// container's address.
+    #[arg(long)]
+    pub health_host: Option<String>,
     /// How long the new version may take to become healthy.
     #[arg(long, default_value = spec::DEFAULT_HEALTH_TIMEOUT, value_parser = parse_duration_arg)]
     pub health_timeout: Duration,
@@ -150,6 +155,7 @@ impl DeployArgs {
             container_port: self.container_port,
             public_address: Some(self.public_address.clone()),
             health_path: self.health_path.clone(),
+            health_host: self.health_host.clone(),
             health_timeout: self.health_timeout,
             verify_window: self.verify_window,
             keep_warm: self.keep_warm,

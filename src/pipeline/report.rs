@@ -43,6 +43,7 @@ impl Pipeline {
             self.redactor.clone(),
         );
         gh.comment = self.config.pr_comment;
+        gh.pr_number = self.config.pr_number;
         gh.deployment = self.config.deployment;
         gh
     }

@@ -26,6 +26,8 @@ pub struct Links {
     pub run_url: Option<String>,
     /// The workspace-relative report directory, uploaded as an artifact.
     pub report_dir: String,
+    /// The repository's deployments page, when a GitHub deployment is recorded.
+    pub deployments_url: Option<String>,
 }
 
 /// The hidden marker that identifies the sticky comment of one app and environment.
@@ -89,7 +91,7 @@ fn summary_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         recommendations_section(facts),
         image_section(report),
         lint_section(report, rows),
-        footer(links),
+        footer(links, report),
     ]
     .into_iter()
     .filter(|s| !s.is_empty())
@@ -112,7 +114,7 @@ fn comment_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         hosts_section(&report.hosts, rows),
         recommendations_section(facts),
         details,
-        footer(links),
+        footer(links, report),
     ]
     .into_iter()
     .filter(|s| !s.is_empty())
@@ -281,19 +283,28 @@ fn lint_section(report: &RunReport, rows: usize) -> String {
     format!("### Lint\n\n{counts}\n{findings}")
 }
 
-fn footer(links: &Links) -> String {
+fn footer(links: &Links, report: &RunReport) -> String {
     let run = links
         .run_url
         .as_deref()
         .map(|u| format!(" of [this run]({u})"))
         .unwrap_or_default();
+    let deployment = links
+        .deployments_url
+        .as_deref()
+        .map(|u| {
+            format!(
+                "Deployment: `{}` on [the deployments page]({u}).\n",
+                cell(&report.environment)
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "---\nFull log and `metrics.json`: the `{}` artifact{run}.\n",
+        "---\n{deployment}Full log and `metrics.json`: the `{}` artifact{run}.\n",
         cell(&links.report_dir)
     )
 }
 
-/// The outcome as `metrics.json` spells it (`deployed`, `auto_rolled_back`, ...).
 fn color_or_dash(c: Option<crate::agent::protocol::Color>) -> String {
     c.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
 }

@@ -126,6 +126,8 @@ pub fn write_report(report: &RunReport, options: &ReportOptions) -> ReportOutcom
     let links = Links {
         run_url: options.run_url.clone(),
         report_dir: report_dir.clone(),
+        // The job summary sits beside the run's own deployment entry: no link needed.
+        deployments_url: None,
     };
     let summary = render_summary(report, &facts, &links);
     let writer = DirWriter::new(options);

@@ -65,6 +65,7 @@ impl TestApp {
             public_port: self.port,
             container_port: 8080,
             health_path: "/health".into(),
+            health_host: None,
             health_timeout_ms: 10_000,
             verify_window_ms: 300,
             keep_warm_ms: 60_000,
@@ -117,9 +118,14 @@ impl TestApp {
 
     /// GET / through the proxy: (status, color header, body version header).
     pub async fn through_proxy(&self) -> (u16, String, String) {
-        let r = http::get("127.0.0.1", self.port, "/", Duration::from_secs(2))
-            .await
-            .unwrap();
+        let r = http::get(
+            "127.0.0.1",
+            self.port,
+            http::Probe::path("/"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
         (
             r.status,
             r.header("x-bluegreen-color")

@@ -35,6 +35,7 @@ pub(super) async fn post_sticky_comment(
     let links = Links {
         run_url: options.run_url.clone(),
         report_dir: options.report_dir.clone(),
+        deployments_url: options.deployments_url(),
     };
     let body = render_comment(report, facts, &links);
     let marker = comment_marker(&report.app, &report.environment);
@@ -133,6 +134,9 @@ async fn find_pull_request(
     api: &Api,
     options: &GithubOptions,
 ) -> Result<Option<u64>, GithubProblem> {
+    if let Some(number) = options.pr_number {
+        return Ok(Some(number));
+    }
     match options.event_name.as_deref() {
         Some("pull_request" | "pull_request_target") => pull_request_from_event(options),
         Some("push") => pull_request_for_commit(api, options).await,
@@ -181,7 +185,9 @@ async fn pull_request_for_commit(
 fn no_pull_request_reason(options: &GithubOptions) -> String {
     match options.event_name.as_deref() {
         Some("push") => "no pull request is associated with this commit".into(),
-        Some(e) => format!("`{e}` events have no pull request"),
+        Some(e) => {
+            format!("`{e}` events have no pull request (set the `pr-number` input to name one)")
+        }
         None => "not running in a workflow (GITHUB_EVENT_NAME unset)".into(),
     }
 }

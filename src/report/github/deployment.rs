@@ -36,11 +36,11 @@ pub(super) async fn begin_deployment(
     if !options.deployment {
         return DeploymentOutcome::Skipped("disabled".into());
     }
-    let Some(sha) = &options.sha else {
+    let Some(sha) = options.deployment_sha() else {
         return DeploymentOutcome::Skipped("no commit to deploy (GITHUB_SHA unset)".into());
     };
     let permission = write_permission(options, DEPLOYMENT_PERMISSION);
-    let id = match create_deployment(api, report, sha, permission).await {
+    let id = match create_deployment(api, report, &sha, permission).await {
         Ok(id) => id,
         Err(problem) => {
             return DeploymentOutcome::Warning {

@@ -39,6 +39,11 @@ pub struct GithubOptions {
     /// `owner/repo`.
     pub repository: Option<String>,
     pub sha: Option<String>,
+    /// `GITHUB_SERVER_URL`, for links to the repository's pages.
+    pub server_url: String,
+    /// The pull request to comment on when the event names none (`pr-number`: for
+    /// `workflow_run`, `workflow_dispatch`, merge queues); it wins over the event's.
+    pub pr_number: Option<u64>,
     pub event_name: Option<String>,
     /// The event payload, or why it could not be read.
     pub event: Result<Option<Value>, String>,
@@ -61,6 +66,8 @@ impl GithubOptions {
             token: token.filter(|t| !t.trim().is_empty()),
             repository: env.repository.clone(),
             sha: env.sha.clone(),
+            server_url: env.server_url.clone(),
+            pr_number: None,
             event_name: env.event_name.clone(),
             event: env.event().map_err(|e| format!("{e:#}")),
             run_url: env.run_url(),
@@ -70,6 +77,35 @@ impl GithubOptions {
             started_deployment: None,
             redactor,
         }
+    }
+}
+
+impl GithubOptions {
+    /// The commit the deployment is for: on `pull_request` events the PR's head, not the
+    /// merge commit GitHub checks out (`GITHUB_SHA`); otherwise `GITHUB_SHA`.
+    pub fn deployment_sha(&self) -> Option<String> {
+        let pull_request = matches!(
+            self.event_name.as_deref(),
+            Some("pull_request" | "pull_request_target")
+        );
+        let head = self
+            .event
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(|e| e.pointer("/pull_request/head/sha"))
+            .and_then(Value::as_str)
+            .filter(|_| pull_request);
+        head.map(str::to_string).or_else(|| self.sha.clone())
+    }
+
+    /// The repository's deployments page, for the comment's and the summary's links.
+    pub fn deployments_url(&self) -> Option<String> {
+        let repo = self.repository.as_ref().filter(|_| self.deployment)?;
+        Some(format!(
+            "{}/{repo}/deployments",
+            self.server_url.trim_end_matches('/')
+        ))
     }
 }
 
