@@ -130,6 +130,25 @@ fn a_failed_deploy_keeps_the_old_version_serving_and_reports_why() {
     let first = run(&app, ws.path(), "v1", &[]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert_eq!(metrics(ws.path())["live_color"]["after"], "blue");
+    // The live view: a header per stage, the host's result line, the rollout's progress.
+    let log = String::from_utf8_lossy(&first.stdout);
+    let order = [
+        "== lint workflows",
+        "== verify image",
+        "== preflight",
+        "== local (",
+        "): succeeded, ",
+        "rollout: batch 1 of 1 done, 1 of 1 hosts, 0 failed,",
+        "== verify live",
+        "== report",
+    ];
+    let mut at = 0;
+    for line in order {
+        let found = log[at..].find(line).map(|i| i + at);
+        assert!(found.is_some(), "{line:?} after byte {at}:\n{log}");
+        at = found.unwrap_or(at);
+    }
+    assert!(log.contains(" pull "), "the host's steps are shown: {log}");
     let second = run(
         &app,
         ws.path(),
@@ -152,6 +171,15 @@ fn a_failed_deploy_keeps_the_old_version_serving_and_reports_why() {
     // v3 never becomes healthy: the run fails, v2 keeps serving, v1 stays the rollback target.
     let third = run(&app, ws.path(), "v3", &["--env", "FAIL_HEALTH=1"]);
     assert_eq!(third.status.code(), Some(1), "{}", text(&third));
+    let log = String::from_utf8_lossy(&third.stdout);
+    assert!(
+        log.contains("== local (") && log.contains("): FAILED, "),
+        "{log}"
+    );
+    assert!(
+        log.contains("rollout: batch 1 of 1 done, 1 of 1 hosts, 1 failed,"),
+        "{log}"
+    );
     let (status, color, version) = rt.block_on(app.through_proxy());
     assert_eq!(
         (status, color.as_str(), version.as_str()),

@@ -15,6 +15,7 @@ mod inputs;
 mod lint;
 mod plan;
 mod preflight;
+mod progress;
 mod record;
 mod report;
 mod verify_image;
@@ -58,13 +59,15 @@ pub async fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     crate::cli::deploy::warn_secret_like_env(&config.deploy.env, "env", runner.in_actions);
+    let log = progress::Progress::new(runner.in_actions, redactor.clone());
     let pipeline = Pipeline {
         workspace: runner
             .workspace
             .clone()
             .unwrap_or_else(|| PathBuf::from(".")),
         deploy_id: crate::agent::spec::new_deploy_id(),
-        events: EventLog::new(),
+        events: EventLog::with_echo(log.echo()),
+        log,
         started_at: Utc::now(),
         config,
         target,
@@ -83,6 +86,8 @@ struct Pipeline {
     workspace: PathBuf,
     deploy_id: String,
     events: EventLog,
+    /// The action log's live view of `events`: a group per stage and per host.
+    log: std::sync::Arc<progress::Progress>,
     started_at: DateTime<Utc>,
 }
 
@@ -95,10 +100,18 @@ enum Fleet {
 impl Pipeline {
     /// The runbook, stage by stage. `Ok(None)` is a finished dry run.
     async fn stages(&self, found: &mut Findings) -> Result<Option<RunStatus>, Stop> {
-        self.lint_stage(found)?;
-        let image = self.verify_image_stage(found).await?;
+        {
+            let _group = self.log.stage("lint workflows");
+            self.lint_stage(found)?;
+        }
+        let image = {
+            let _group = self.log.stage("verify image");
+            self.verify_image_stage(found).await?
+        };
+        let _group = self.log.stage("preflight");
         let fleet = self.connect().await?;
         found.preflight = self.preflight_stage(&fleet, found).await?;
+        drop(_group);
         // Say what will happen before it happens; a dry run stops here.
         println!("{}", self.plan(&image, found));
         if self.config.dry_run {
@@ -129,7 +142,9 @@ impl Pipeline {
         found: &mut Findings,
     ) -> Result<Option<RunStatus>, Stop> {
         found.deployment = self.start_github_deployment(found).await;
+        self.log.rollout(fleet.hosts(), fleet.batches());
         self.deploy_stage(fleet, spec, found).await?;
+        let _group = self.log.stage("verify live");
         self.verify_live_stage(fleet, spec).await?;
         Ok(Some(RunStatus::Success))
     }
@@ -147,6 +162,7 @@ impl Pipeline {
             eprintln!("error: {}", self.redactor.redact(reason));
         }
         if !self.config.skips(Stage::Report) {
+            let _group = self.log.stage("report");
             self.report(status, reason, &found).await;
         }
         code
@@ -164,6 +180,24 @@ impl Pipeline {
             );
         }
         skip
+    }
+}
+
+impl Fleet {
+    /// How many hosts the rollout goes to.
+    fn hosts(&self) -> usize {
+        match self {
+            Fleet::Local(_) => 1,
+            Fleet::Ssm(f) => f.hosts.len(),
+        }
+    }
+
+    /// How many batches the rollout takes.
+    fn batches(&self) -> usize {
+        match self {
+            Fleet::Local(_) => 1,
+            Fleet::Ssm(f) => f.hosts.len().div_ceil(f.limits.batch_size.max(1)),
+        }
     }
 }
 

@@ -77,15 +77,36 @@ pub struct Event {
     pub detail: String,
 }
 
-/// A shared, append-only list of events. Cloning shares the list.
-#[derive(Debug, Clone, Default)]
+/// Something that sees every event as it is recorded (the action log's live view).
+pub type Echo = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// A shared, append-only list of events. Cloning shares the list (and the echo).
+#[derive(Clone, Default)]
 pub struct EventLog {
     events: Arc<Mutex<Vec<Event>>>,
+    echo: Option<Echo>,
+}
+
+impl fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLog")
+            .field("events", &self.events)
+            .field("echo", &self.echo.is_some())
+            .finish()
+    }
 }
 
 impl EventLog {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A log that also hands every event, as it is recorded, to `echo`.
+    pub fn with_echo(echo: Echo) -> Self {
+        EventLog {
+            events: Arc::default(),
+            echo: Some(echo),
+        }
     }
 
     /// Records an event and mirrors it to the tracing log.
@@ -98,6 +119,9 @@ impl EventLog {
             "{}",
             event.detail
         );
+        if let Some(echo) = &self.echo {
+            echo(&event);
+        }
         // A poisoned lock only means another thread panicked mid-push; the list is still valid.
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         events.push(event);
@@ -129,6 +153,10 @@ impl EventLog {
 
     /// Appends events measured elsewhere (a host agent's reply).
     pub fn extend(&self, events: impl IntoIterator<Item = Event>) {
+        let events: Vec<Event> = events.into_iter().collect();
+        if let Some(echo) = &self.echo {
+            events.iter().for_each(|e| echo(e));
+        }
         let mut list = self.events.lock().unwrap_or_else(|e| e.into_inner());
         list.extend(events);
     }

@@ -6,7 +6,7 @@
 //! 2026-11-20T10:00:04.520Z host:i-0a1b2c3d4e5f60001   $ docker pull shop@sha256:5f2b... (exit=0, 7.4 s)
 //! ```
 
-use crate::report::event::StepStatus;
+use crate::report::event::{Event, StepStatus};
 use crate::report::facts::human_ms;
 use crate::report::model::RunReport;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -15,18 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 /// redactor like every other sink).
 pub fn render_log(report: &RunReport) -> String {
     let mut lines: Vec<(DateTime<Utc>, String)> = Vec::new();
-    lines.extend(report.events.iter().map(|e| {
-        let line = format!(
-            "{} {:<26} {:<20} {:<8} {:>10}  {}",
-            stamp(e.ts),
-            e.scope.to_string(),
-            e.step,
-            status_word(e.status),
-            e.duration_ms.map(human_ms).unwrap_or_default(),
-            e.detail
-        );
-        (e.ts, line.trim_end().to_string())
-    }));
+    lines.extend(report.events.iter().map(|e| (e.ts, event_line(e))));
     lines.extend(report.commands.iter().map(|c| {
         let exit = c
             .exit_code
@@ -51,6 +40,20 @@ pub fn render_log(report: &RunReport) -> String {
     }
     out.push_str(&log_tails(report));
     out
+}
+
+/// One event as the log (and the action log's live view) shows it.
+pub fn event_line(e: &Event) -> String {
+    let line = format!(
+        "{} {:<26} {:<20} {:<8} {:>10}  {}",
+        stamp(e.ts),
+        e.scope.to_string(),
+        e.step,
+        status_word(e.status),
+        e.duration_ms.map(human_ms).unwrap_or_default(),
+        e.detail
+    );
+    line.trim_end().to_string()
 }
 
 fn header(report: &RunReport) -> String {

@@ -52,6 +52,8 @@ pub async fn rollout<T: Transport>(
             .filter(|r| r.status == HostStatus::Failed)
             .count();
         errors += batch_errors;
+        // The hosts' results first: the batch's line then counts them.
+        record_hosts(events, &batch_reports);
         timer.finish(
             if batch_errors == 0 {
                 StepStatus::Ok
@@ -60,7 +62,6 @@ pub async fn rollout<T: Transport>(
             },
             format!("{} hosts, {batch_errors} failed", batch.len()),
         );
-        record_hosts(events, &batch_reports);
         reports.extend(batch_reports);
         if errors > limits.max_errors {
             budget_exceeded = true;
@@ -289,7 +290,7 @@ fn record_hosts(events: &EventLog, reports: &[HostReport]) {
             &Scope::Host(r.host.clone()),
             "host_result",
             status,
-            r.summary(),
+            r.result_line(),
         );
     }
 }

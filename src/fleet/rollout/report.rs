@@ -139,8 +139,23 @@ impl HostReport {
         }
     }
 
-    /// One line for humans.
+    /// One line for humans: host, status, what happened.
     pub fn summary(&self) -> String {
+        format!(
+            "{:<20} {:<15} {}",
+            self.host,
+            status_word(self.status),
+            self.what()
+        )
+    }
+
+    /// The status and what happened, without the host: `succeeded, green serves ...`.
+    pub fn result_line(&self) -> String {
+        format!("{}, {}", status_word(self.status), self.what())
+    }
+
+    /// What happened on the host, with the fleet rollback's result when there was one.
+    fn what(&self) -> String {
         let mut what = match (&self.reply, &self.error) {
             (Some(r), _) => r.message.clone(),
             (None, Some(e)) => e.to_string(),
@@ -159,15 +174,14 @@ impl HostReport {
             );
             let _ = write!(what, "; its status after: {live}");
         }
-        let mut line = format!("{:<20} {:<15} {what}", self.host, status_word(self.status));
         if let Some(rb) = &self.fleet_rollback {
             let rb = match rb {
                 Ok(r) => r.message.clone(),
                 Err(e) => e.to_string(),
             };
-            let _ = write!(line, " | fleet rollback: {rb}");
+            let _ = write!(what, " | fleet rollback: {rb}");
         }
-        line
+        what
     }
 }
 
