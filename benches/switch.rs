@@ -184,6 +184,7 @@ fn main() {
         state_dir: state_dir.clone(),
         lock_wait: Duration::from_secs(5),
         host_name: "bench".into(),
+        docker_config: None,
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let spec = |tag: &str, n: u64| DeploySpec {
@@ -206,6 +207,8 @@ fn main() {
         deploy_id: format!("bench-{n}"),
         public_address: Some("127.0.0.1".into()),
         proxy_lines: vec![],
+        pull: None,
+        registry_credentials_from_ssm: None,
     };
     let run = |request: AgentRequest| {
         runtime.block_on(handle_with(request, &EventLog::new(), config.clone()))

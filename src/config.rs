@@ -6,7 +6,7 @@
 //! [`RunConfig::from_inputs`] parses them once, with `core.getInput` semantics (trimmed, empty
 //! means not given) and errors that name the input, the value and what was expected.
 
-use crate::agent::protocol::EnvVar;
+use crate::agent::protocol::{EnvVar, PullPolicy};
 pub use crate::agent::spec::DeployConfig;
 use crate::agent::spec::{self, parse_env_lines, saturating_ms, DEFAULT_PROXY_IMAGE};
 use crate::agent::validate;
@@ -91,6 +91,12 @@ pub struct RunInputs {
     /// SSM Parameter Store path read on the host into the app's environment.
     #[arg(long)]
     pub env_from_ssm: Option<String>,
+    /// When each host pulls the image: always, missing or never (default: missing for a digest, always for a tag).
+    #[arg(long)]
+    pub pull: Option<String>,
+    /// SSM parameter read on each host for registry credentials (JSON {"host:port": {"username", "password"}}).
+    #[arg(long)]
+    pub registry_credentials_from_ssm: Option<String>,
     /// Proxy image (HAProxy layout).
     #[arg(long)]
     pub proxy_image: Option<String>,
@@ -262,6 +268,9 @@ impl RunConfig {
                 given(&inputs.proxy_image).unwrap_or(DEFAULT_PROXY_IMAGE),
             )?,
             proxy_lines: p.proxy_lines(&inputs.proxy_lines)?,
+            pull: p.pull(&inputs.pull)?,
+            registry_credentials_from_ssm: p
+                .registry_credentials_from_ssm(&inputs.registry_credentials_from_ssm)?,
         };
         p.engine_limits(&deploy)?;
         Ok(RunConfig {
@@ -480,6 +489,39 @@ impl Parser {
         Ok(Some(path.to_string()))
     }
 
+    /// `None` when not given: the host picks the default for the reference.
+    fn pull(&self, value: &Option<String>) -> Result<Option<PullPolicy>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        PullPolicy::parse(v).map(Some).ok_or_else(|| {
+            self.err(
+                "pull",
+                v,
+                "not a pull policy",
+                &PullPolicy::NAMES.join(", "),
+            )
+        })
+    }
+
+    fn registry_credentials_from_ssm(
+        &self,
+        value: &Option<String>,
+    ) -> Result<Option<String>, InputError> {
+        let Some(name) = given(value) else {
+            return Ok(None);
+        };
+        validate::registry_credentials_from_ssm(name).map_err(|e| {
+            self.relabel(
+                "registry-credentials-from-ssm",
+                name,
+                "not an SSM parameter name",
+                &e,
+            )
+        })?;
+        Ok(Some(name.to_string()))
+    }
+
     /// The limits the host engine puts on values that parse well on their own.
     fn engine_limits(&self, d: &DeployConfig) -> Result<(), InputError> {
         let port = d.public_port.to_string();
@@ -632,7 +674,12 @@ mod tests {
     #[test]
     fn bad_values_are_refused_not_defaulted() {
         type Case = (fn(&mut RunInputs), &'static str);
-        let cases: [Case; 16] = [
+        let cases: [Case; 18] = [
+            (|i| i.pull = Some("sometimes".into()), "pull"),
+            (
+                |i| i.registry_credentials_from_ssm = Some("/ci/creds/".into()),
+                "registry-credentials-from-ssm",
+            ),
             (|i| i.app = Some("Shop!".into()), "app"),
             (|i| i.skip = Some("lint,deploy-now".into()), "skip"),
             (|i| i.dry_run = Some("yes".into()), "dry-run"),
@@ -682,10 +729,20 @@ mod tests {
         i.keep_warm = Some("2m".into());
         let c = RunConfig::from_inputs(&i, Origin::Action).unwrap();
         let spec = c.deploy.spec("repo@sha256:abc", "d-1");
+        assert_eq!(spec.pull, None, "not given: the host picks by reference");
         assert_eq!(spec.proxy_lines, ["timeout server 120s", "option httplog"]);
         assert_eq!(spec.keep_warm_ms, 120_000);
         assert_eq!(spec.image, "repo@sha256:abc");
         assert_eq!(spec.deploy_id, "d-1");
         assert_eq!(spec.app, c.deploy.app);
+        i.pull = Some("never".into());
+        i.registry_credentials_from_ssm = Some("/ci/registry".into());
+        let c = RunConfig::from_inputs(&i, Origin::Action).unwrap();
+        let spec = c.deploy.spec("repo:v1", "d-1");
+        assert_eq!(spec.pull, Some(PullPolicy::Never));
+        assert_eq!(
+            spec.registry_credentials_from_ssm.as_deref(),
+            Some("/ci/registry")
+        );
     }
 }

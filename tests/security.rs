@@ -8,6 +8,8 @@
 //!
 //! This binary has a single test, so setting the process environment is safe.
 
+use bluegreen::agent::protocol::PullPolicy;
+use bluegreen::agent::registry_auth::Sources;
 use bluegreen::agent::{pull, AgentConfig, Host};
 use bluegreen::report::{EventLog, Scope};
 use std::time::Duration;
@@ -79,6 +81,10 @@ fn registry_auth(request: &Request) -> Option<serde_json::Value> {
     serde_json::from_slice(&raw).ok()
 }
 
+fn no_sources() -> Sources {
+    Sources::new(None, None)
+}
+
 fn host_on(daemon: &MockServer) -> Host {
     let docker =
         bollard::Docker::connect_with_http(&daemon.uri(), 10, bollard::API_DEFAULT_VERSION)
@@ -89,6 +95,7 @@ fn host_on(daemon: &MockServer) -> Host {
             state_dir: std::env::temp_dir(),
             lock_wait: Duration::from_millis(100),
             host_name: "test".into(),
+            docker_config: None,
         },
         events: EventLog::new(),
         scope: Scope::Host("test".into()),
@@ -111,7 +118,9 @@ async fn an_ecr_token_goes_only_to_an_exact_ecr_host() {
     let daemon = recording_daemon().await;
     let host = host_on(&daemon);
     let exact = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1";
-    pull::pull(&host, exact).await.unwrap();
+    pull::image(&host, exact, Some(PullPolicy::Always), &no_sources())
+        .await
+        .unwrap();
     assert_eq!(aws.received_requests().await.unwrap().len(), 1);
     let pulls: Vec<Request> = daemon
         .received_requests()
@@ -139,7 +148,9 @@ async fn an_ecr_token_goes_only_to_an_exact_ecr_host() {
         std::env::set_var("AWS_ENDPOINT_URL", aws_again.uri());
         let daemon = recording_daemon().await;
         let host = host_on(&daemon);
-        pull::pull(&host, look_alike).await.unwrap();
+        pull::image(&host, look_alike, Some(PullPolicy::Always), &no_sources())
+            .await
+            .unwrap();
         assert!(
             aws_again.received_requests().await.unwrap().is_empty(),
             "{look_alike}: GetAuthorizationToken was called"
@@ -182,11 +193,14 @@ async fn a_proxy_line_that_opens_a_section_is_refused_before_any_change() {
             deploy_id: "d-1".into(),
             public_address: None,
             proxy_lines: vec!["timeout server 5s".into(), line.into()],
+            pull: None,
+            registry_credentials_from_ssm: None,
         };
         let config = AgentConfig {
             state_dir: state.path().to_path_buf(),
             lock_wait: Duration::from_millis(100),
             host_name: "test".into(),
+            docker_config: None,
         };
         let err =
             bluegreen::agent::handle_with(AgentRequest::Deploy(spec), &EventLog::new(), config)

@@ -247,3 +247,89 @@ async fn a_deploy_through_ssm_switches_under_load_with_zero_failed_requests() {
     assert_eq!(r.headers()["x-version"], "v1");
     server.assert_all_valid().await;
 }
+
+/// The script mounts the host's Docker config into the agent container: an image of a
+/// registry that requires a login deploys through SSM with the `auths` of the instance's
+/// `$DOCKER_CONFIG`, and fails (nothing changed) on an instance without it.
+#[tokio::test]
+async fn an_ssm_deploy_pulls_with_the_instance_docker_config() {
+    use base64::Engine as _;
+    let agent_image = env("BLUEGREEN_TEST_SSM_AGENT_IMAGE");
+    let app = format!(
+        "bgs-auth-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let _cleanup = Cleanup(app.clone());
+    let ports = ports::lease();
+    let registry = env("BLUEGREEN_TEST_AUTH_REGISTRY");
+    let login = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        env("BLUEGREEN_TEST_AUTH_USER"),
+        env("BLUEGREEN_TEST_AUTH_PASSWORD")
+    ));
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("config.json"),
+        json!({"auths": {&registry: {"auth": login}}}).to_string(),
+    )
+    .unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let ids = instance_ids(2);
+    let server = SsmServer::start(json!({
+        "instances": {
+            &ids[0]: {"env": {"DOCKER_CONFIG": empty.path().display().to_string()}},
+            &ids[1]: {"env": {"DOCKER_CONFIG": config.path().display().to_string()}},
+        },
+        "delivery_delay": 0.02
+    }));
+    let deploy = |id: &str| -> Vec<String> {
+        let port = ports.first.to_string();
+        [
+            "deploy",
+            "--target",
+            "ssm",
+            "--instance-ids",
+            id,
+            "--agent-image",
+            &agent_image,
+            "--app",
+            &app,
+            "--image",
+            &env("BLUEGREEN_TEST_AUTH_IMAGE"),
+            "--public-port",
+            &port,
+            "--container-port",
+            "8080",
+            "--public-address",
+            "127.0.0.1",
+            "--proxy-image",
+            &env("BLUEGREEN_TEST_PROXY_IMAGE"),
+            "--verify-window",
+            "300ms",
+            "--image-platform",
+            "linux/amd64,linux/arm64",
+            "--command-timeout",
+            "120s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let (code, out, stderr) = cli(&server, &deploy(&ids[0]));
+    assert_eq!(code, 1, "{out}\n{stderr}");
+    let message = out["fleet"]["hosts"][0]["reply"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("no basic auth credentials"), "{out}");
+    let (code, out, stderr) = cli(&server, &deploy(&ids[1]));
+    assert_eq!(code, 0, "{out}\n{stderr}");
+    assert_eq!(out["fleet"]["hosts"][0]["reply"]["outcome"], "deployed");
+    assert!(!out
+        .to_string()
+        .contains(&env("BLUEGREEN_TEST_AUTH_PASSWORD")));
+    let r = reqwest::get(format!("http://127.0.0.1:{}/", ports.first))
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-version"], "v2");
+}

@@ -125,11 +125,25 @@ async fn one_command_runs_the_agent_container_on_every_host_of_a_batch() {
         "AWS_SSM_REGION_NAME",
         "-e",
         "BLUEGREEN_HOST_NAME",
-        AGENT_IMAGE,
-        "agent",
-        "--request",
+        "-e",
+        "PATH=/run/bluegreen/bin:/usr/local/bin:/usr/bin:/bin",
     ];
     assert_eq!(&argv[..expected_head.len()], expected_head);
+    let n = argv.len();
+    assert_eq!(argv[n - 4..n - 1], [AGENT_IMAGE, "agent", "--request"]);
+    // Between them only the read-only mounts of the host's registry credentials (the
+    // credential helpers this machine has on PATH, and a Docker config if root has one).
+    let middle = &argv[expected_head.len()..n - 4];
+    for pair in middle.chunks(2) {
+        let ok = match pair {
+            [flag, mount] if flag == "--mount" => {
+                mount.starts_with("type=bind,src=") && mount.ends_with(",readonly")
+            }
+            [flag, var] if flag == "-e" => var == "DOCKER_CONFIG=/run/bluegreen/docker-config",
+            _ => false,
+        };
+        assert!(ok, "unexpected docker arguments {pair:?} in {argv:?}");
+    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(argv.last().unwrap())
         .unwrap();

@@ -4,7 +4,10 @@
 #   VERSION baked in, faults selected by env at run time (see testsvc/main.rs);
 # - $BLUEGREEN_TEST_REGISTRY/bga-haproxy:test: Debian's haproxy and its libraries in the
 #   official image's layout (haproxy at /usr/local/sbin, config in /usr/local/etc/haproxy),
-#   running as a non-root user by default. Exported as BLUEGREEN_TEST_PROXY_IMAGE.
+#   running as a non-root user by default. Exported as BLUEGREEN_TEST_PROXY_IMAGE;
+# - $BLUEGREEN_TEST_AUTH_IMAGE: v2 again, in the registry that requires a login
+#   (21-registry-auth.sh), pushed with a Docker config of its own (the machine's ~/.docker is
+#   untouched) and untagged locally, so a test starts from a daemon that has to pull it.
 # Idempotent: rebuilds only when testsvc/main.rs, this file or the haproxy binary changed.
 : "${BLUEGREEN_TEST_REGISTRY:?run scripts/test (20-registry.sh exports BLUEGREEN_TEST_REGISTRY)}"
 : "${BLUEGREEN_TEST_STATE:?run scripts/test (it exports BLUEGREEN_TEST_STATE)}"
@@ -60,3 +63,25 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -- \
   echo "$want" >"$stamp"
 }
 bga_images_build || { echo "building the test images failed" >&2; exit 1; }
+
+bga_auth_image_push() {
+  local login="$BLUEGREEN_TEST_STATE/registry-auth-push" id
+  id="$(docker image inspect -f '{{.Id}}' "$BLUEGREEN_TEST_IMAGE_REPO:v2")" || return 1
+  if [ "$(cat "$login/pushed" 2>/dev/null)" = "$id" ] \
+    && curl -fsS -o /dev/null -u "$BLUEGREEN_TEST_AUTH_USER:$BLUEGREEN_TEST_AUTH_PASSWORD" \
+      "http://$BLUEGREEN_TEST_AUTH_REGISTRY/v2/bga-private/manifests/v2" 2>/dev/null; then
+    return 0
+  fi
+  mkdir -p "$login"
+  docker tag "$BLUEGREEN_TEST_IMAGE_REPO:v2" "$BLUEGREEN_TEST_AUTH_IMAGE" || return 1
+  printf '%s' "$BLUEGREEN_TEST_AUTH_PASSWORD" \
+    | DOCKER_CONFIG="$login" docker login -u "$BLUEGREEN_TEST_AUTH_USER" --password-stdin \
+      "$BLUEGREEN_TEST_AUTH_REGISTRY" >/dev/null 2>&1 \
+    || { echo "docker login to $BLUEGREEN_TEST_AUTH_REGISTRY failed" >&2; return 1; }
+  DOCKER_CONFIG="$login" docker push -q "$BLUEGREEN_TEST_AUTH_IMAGE" >/dev/null || return 1
+  docker rmi "$BLUEGREEN_TEST_AUTH_IMAGE" >/dev/null || return 1
+  echo "$id" >"$login/pushed"
+}
+if [ -n "${BLUEGREEN_TEST_AUTH_REGISTRY:-}" ]; then
+  bga_auth_image_push || { echo "pushing $BLUEGREEN_TEST_AUTH_IMAGE failed" >&2; exit 1; }
+fi

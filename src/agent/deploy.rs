@@ -4,7 +4,7 @@
 //! change made so far is undone from the [`Undo`] list, in reverse order, so there is one
 //! way back whatever step failed.
 //!
-//! lock -> read state and recover -> secrets -> pull -> spec hash (a redeploy of the same
+//! lock -> read state and recover -> secrets -> pull (as the pull policy says) -> spec hash (a redeploy of the same
 //! spec is a no-op) -> start idle color -> health gate (while the next proxy config is
 //! checked) -> switch (recorded as unverified) -> verify through the proxy -> watch (verify
 //! window) -> verified (final) -> drain the old color -> keep it warm.
@@ -15,8 +15,8 @@ use super::protocol::{AgentReply, AppState, Color, DeploySpec, EnvVar, Outcome};
 use super::state::{self, Marker, Pair, Slot};
 use super::step::{Step, STOP_GRACE_SECS, VERIFY_WITHIN};
 use super::{
-    drain, health, pause_point, proxy, pull, recover, reply, secrets, spec_hash, start, switch,
-    verify, Host,
+    drain, health, pause_point, proxy, pull, recover, registry_auth, reply, secrets, spec_hash,
+    start, switch, verify, Host,
 };
 use crate::report::{StepStatus, StepTimer};
 use chrono::Utc;
@@ -160,9 +160,9 @@ impl Run<'_> {
         self.preconditions()?;
         let env = self.secrets().await?;
         pause_point(Step::Secrets).await;
-        let digest = self.pull().await?;
+        let (digest, content) = self.pull().await?;
         pause_point(Step::Pull).await;
-        let hash = spec_hash::of(self.host, self.spec, &env, digest.as_deref())?;
+        let hash = spec_hash::of(self.host, self.spec, &env, content.as_deref())?;
         if let Some(done) = self.same_spec_live(&hash) {
             return Ok(done);
         }
@@ -280,22 +280,35 @@ impl Run<'_> {
         }
     }
 
-    /// The image (and the proxy image if missing); returns the image's digest.
-    async fn pull(&self) -> Result<Option<String>, Stop> {
+    /// The image as the pull policy says (and the proxy image if missing), with the registry
+    /// credentials the host has; returns the image's digest and what identifies its content
+    /// for the spec hash (the digest, or the image id of an image built on the host).
+    async fn pull(&self) -> Result<(Option<String>, Option<String>), Stop> {
+        let (host, spec) = (self.host, self.spec);
         let t = self.timer(Step::Pull);
+        let auth = registry_auth::Sources::new(
+            host.config.docker_config.as_deref(),
+            spec.registry_credentials_from_ssm.as_deref(),
+        );
         let pulled = async {
-            let digest = pull::pull(self.host, &self.spec.image).await?;
-            pull::ensure_present(self.host, &self.spec.proxy_image).await?;
-            anyhow::Ok(digest)
+            let found = pull::image(host, &spec.image, spec.pull, &auth).await?;
+            pull::ensure_present(host, &spec.proxy_image, &auth).await?;
+            anyhow::Ok(found)
         };
         match pulled.await {
-            Ok(digest) => {
+            Ok((policy, present)) => {
+                let how = if present.pulled {
+                    "pulled"
+                } else {
+                    "already on the host, not pulled"
+                };
                 t.ok(format!(
-                    "{} {}",
-                    self.spec.image,
-                    digest.as_deref().unwrap_or("(no digest)")
+                    "{} {} ({how}; --pull {policy})",
+                    spec.image,
+                    present.digest.as_deref().unwrap_or("(no registry digest)")
                 ));
-                Ok(digest)
+                let content = present.digest.clone().or(present.id);
+                Ok((present.digest, content))
             }
             Err(e) => {
                 t.fail(format!("{e:#}"));

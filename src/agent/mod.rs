@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod proxy;
 pub mod pull;
 pub mod recover;
+pub mod registry_auth;
 pub mod render;
 pub mod rollback;
 pub mod secrets;
@@ -64,10 +65,15 @@ pub struct AgentConfig {
     pub lock_wait: Duration,
     /// Name of this host in replies and event scopes.
     pub host_name: String,
+    /// The Docker config directory whose `config.json` holds registry credentials
+    /// (`auths`, `credHelpers`, `credsStore`); `None` reads none.
+    pub docker_config: Option<PathBuf>,
 }
 
 impl AgentConfig {
-    /// From `BLUEGREEN_STATE_DIR`, `BLUEGREEN_LOCK_WAIT` and `BLUEGREEN_HOST_NAME`.
+    /// From `BLUEGREEN_STATE_DIR`, `BLUEGREEN_LOCK_WAIT`, `BLUEGREEN_HOST_NAME` and
+    /// `DOCKER_CONFIG` (else `$HOME/.docker`), read once here: the environment is the process's,
+    /// so whoever runs the engine in-process can pass another directory.
     pub fn from_env() -> anyhow::Result<AgentConfig> {
         let lock_wait = match std::env::var("BLUEGREEN_LOCK_WAIT") {
             Ok(v) => crate::duration::parse_flag(&v)
@@ -79,8 +85,17 @@ impl AgentConfig {
                 .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from),
             lock_wait,
             host_name: std::env::var("BLUEGREEN_HOST_NAME").unwrap_or_else(|_| "local".into()),
+            docker_config: docker_config_dir(),
         })
     }
+}
+
+/// `$DOCKER_CONFIG`, else `$HOME/.docker`, as the Docker CLI finds its config.
+pub fn docker_config_dir() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
 }
 
 /// One host's Docker daemon and state directory, and where events go.

@@ -82,6 +82,63 @@ pub struct DeploySpec {
     /// Extra lines for the proxy's backend section, checked with `haproxy -c` before use.
     #[serde(default)]
     pub proxy_lines: Vec<String>,
+    /// When to pull the image; `None` means [`PullPolicy::default_for`] the reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<PullPolicy>,
+    /// An SSM Parameter Store parameter holding registry credentials as JSON
+    /// (`{"host:port": {"username": "...", "password": "..."}}`), read on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_credentials_from_ssm: Option<String>,
+}
+
+/// When the agent pulls the image of a deploy (`--pull`, the input `pull`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Pull every time (a tag may have moved).
+    Always,
+    /// Pull only when the image is not on the host; the registry is not contacted otherwise.
+    Missing,
+    /// Never pull: deploy the image on the host, fail when it is not there.
+    Never,
+}
+
+impl PullPolicy {
+    pub const NAMES: [&'static str; 3] = ["always", "missing", "never"];
+
+    /// Without `--pull`: `missing` for a reference by digest (its content cannot change),
+    /// `always` for a tag (it may point elsewhere since the last pull).
+    pub fn default_for(reference: &crate::image::reference::ImageRef) -> PullPolicy {
+        if reference.digest.is_some() {
+            PullPolicy::Missing
+        } else {
+            PullPolicy::Always
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "always",
+            PullPolicy::Missing => "missing",
+            PullPolicy::Never => "never",
+        }
+    }
+
+    /// One of [`PullPolicy::NAMES`].
+    pub fn parse(value: &str) -> Option<PullPolicy> {
+        match value {
+            "always" => Some(PullPolicy::Always),
+            "missing" => Some(PullPolicy::Missing),
+            "never" => Some(PullPolicy::Never),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PullPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl DeploySpec {
@@ -301,6 +358,29 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, r#"{"action":"rollback","app":"shop"}"#);
         assert_eq!(serde_json::from_str::<AgentRequest>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn pull_defaults_to_missing_for_a_digest_and_always_for_a_tag() {
+        use crate::image::reference::ImageRef;
+        let by_digest =
+            ImageRef::parse(&format!("reg:5000/app@sha256:{}", "a".repeat(64))).unwrap();
+        assert_eq!(PullPolicy::default_for(&by_digest), PullPolicy::Missing);
+        let by_tag = ImageRef::parse("reg:5000/app:v1").unwrap();
+        assert_eq!(PullPolicy::default_for(&by_tag), PullPolicy::Always);
+        for name in PullPolicy::NAMES {
+            assert_eq!(PullPolicy::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(PullPolicy::parse("sometimes"), None);
+        // Not given, the field is absent: a request of an older CLI reads the same.
+        let spec: DeploySpec = serde_json::from_value(serde_json::json!({
+            "app": "shop", "image": "shop:2", "public_port": 8080, "container_port": 80,
+            "health_path": "/health", "health_timeout_ms": 1, "verify_window_ms": 1,
+            "keep_warm_ms": 1, "drain_ms": 1, "proxy_image": "haproxy", "deploy_id": "d1"
+        }))
+        .unwrap();
+        assert_eq!(spec.pull, None);
+        assert!(!serde_json::to_string(&spec).unwrap().contains("pull"));
     }
 
     #[test]

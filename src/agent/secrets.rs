@@ -1,6 +1,6 @@
-//! App secrets from SSM Parameter Store, read on the host by the agent itself (instance role
-//! through the default AWS credential chain), so they never travel in command parameters,
-//! logs or replies. Every parameter under the path becomes one environment variable named
+//! App secrets (and registry credentials, see [`super::registry_auth`]) from SSM Parameter
+//! Store, read on the host by the agent itself (instance role through the default AWS
+//! credential chain), so they never travel in command parameters, logs or replies. Every parameter under the path becomes one environment variable named
 //! after the last part of its name (`/shop/prod/DATABASE_URL` -> `DATABASE_URL`).
 
 use super::protocol::{AgentReply, EnvVar};
@@ -72,6 +72,26 @@ pub async fn from_ssm(path: &str) -> anyhow::Result<Vec<EnvVar>> {
     }
     remember(vars.iter().map(|v| v.value.clone()));
     Ok(vars)
+}
+
+/// One parameter's value, decrypted (a SecureString), read with the host's credentials. The
+/// caller decides which parts of it are secret and [`remember`]s them.
+pub async fn parameter(name: &str) -> anyhow::Result<String> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let answer = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(aws_sdk_ssm::Error::from)
+        .with_context(|| format!("cannot read the SSM parameter {name}"))?;
+    answer
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_string)
+        .with_context(|| format!("the SSM parameter {name} has no value"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! lines, and the deploy id.
 //! Written once here, next to the protocol, so the CLI and the action cannot drift apart.
 
-use super::protocol::{DeploySpec, EnvVar};
+use super::protocol::{DeploySpec, EnvVar, PullPolicy};
 use std::time::Duration;
 
 /// The official HAProxy image (LTS line); any image with its layout works.
@@ -82,6 +82,9 @@ pub struct DeployConfig {
     pub env_from_ssm: Option<String>,
     pub proxy_image: String,
     pub proxy_lines: Vec<String>,
+    /// `None`: the default for the reference ([`PullPolicy::default_for`]), chosen on the host.
+    pub pull: Option<PullPolicy>,
+    pub registry_credentials_from_ssm: Option<String>,
 }
 
 impl DeployConfig {
@@ -106,6 +109,8 @@ impl DeployConfig {
             deploy_id: deploy_id.to_string(),
             public_address: self.public_address.clone(),
             proxy_lines: self.proxy_lines.clone(),
+            pull: self.pull,
+            registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
         }
     }
 }

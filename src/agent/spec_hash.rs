@@ -3,6 +3,12 @@
 //! health and proxy settings. Its hash is a label of the color's container
 //! (`bluegreen.spec-hash`), so a redeploy is a no-op only when nothing of it changed.
 //!
+//! How the image reached the host is not part of it: the pull policy and the registry
+//! credentials (`pull`, `registry_credentials_from_ssm`) change where the bytes come from,
+//! not what runs, which the image's content identity (its registry digest, or for an image
+//! built on the host its image id) already names. A redeploy of the same image with
+//! `--pull never` instead of `always` is still a no-op; a rebuilt local tag is not.
+//!
 //! The hash is salted with a random value kept on the host (`<state>/salt`, mode 0600), so
 //! the label, readable by anyone who can list containers, reveals nothing about a secret
 //! value (no guessing a short password against it).

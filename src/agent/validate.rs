@@ -264,20 +264,39 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     if let Some(path) = &spec.env_from_ssm {
         env_from_ssm(path)?;
     }
+    if let Some(name) = &spec.registry_credentials_from_ssm {
+        registry_credentials_from_ssm(name)?;
+    }
     at_most("--verify-window", spec.verify_window_ms, MAX_WAIT)?;
     at_most("--keep-warm", spec.keep_warm_ms, MAX_KEEP_WARM)?;
     at_most("--drain", spec.drain_ms, MAX_WAIT)?;
     health_timeout_ms(spec.health_timeout_ms)
 }
 
+/// The characters and length of an SSM Parameter Store name or path.
+fn ssm_name(name: &str) -> bool {
+    name.starts_with('/')
+        && name.len() <= 1011
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
+}
+
+/// `--registry-credentials-from-ssm`: the full name of one SSM parameter.
+pub fn registry_credentials_from_ssm(name: &str) -> Result<(), UsageError> {
+    if ssm_name(name) && !name.ends_with('/') {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--registry-credentials-from-ssm {name:?}: expected the name of an SSM parameter \
+             such as /ci/registry-credentials"
+        )))
+    }
+}
+
 /// `--env-from-ssm`: an SSM Parameter Store path.
 pub fn env_from_ssm(path: &str) -> Result<(), UsageError> {
-    let ok = path.starts_with('/')
-        && path.len() <= 1011
-        && path
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'));
-    if ok {
+    if ssm_name(path) {
         Ok(())
     } else {
         Err(UsageError(format!(

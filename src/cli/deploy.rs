@@ -1,7 +1,7 @@
 //! `bluegreen deploy`: the flags that describe what to deploy (the same on every transport),
 //! and the command that sends it to the target's hosts.
 
-use crate::agent::protocol::{AgentRequest, DeploySpec, EnvVar};
+use crate::agent::protocol::{AgentRequest, DeploySpec, EnvVar, PullPolicy};
 use crate::agent::spec::{self, parse_env_lines, DeployConfig, DEFAULT_PROXY_IMAGE};
 use crate::duration::parse_flag as parse_duration_arg;
 use crate::exit::{ExitCode, UsageError};
@@ -107,6 +107,15 @@ pub struct DeployArgs {
     /// SSM Parameter Store path read on the host into the app's environment (secrets).
     #[arg(long)]
     pub env_from_ssm: Option<String>,
+    /// When the host pulls the image: always, missing (only when it is not on the host) or
+    /// never (deploy the image on the host). Default: missing for a reference by digest,
+    /// always for a tag.
+    #[arg(long, value_enum)]
+    pub pull: Option<PullPolicy>,
+    /// SSM parameter (SecureString) read on the host for registry credentials: JSON
+    /// {"host:port": {"username": "...", "password": "..."}}.
+    #[arg(long, value_parser = parse_ssm_parameter_arg)]
+    pub registry_credentials_from_ssm: Option<String>,
     /// Proxy image (HAProxy layout: haproxy on PATH, config at /usr/local/etc/haproxy/haproxy.cfg).
     #[arg(long, default_value = DEFAULT_PROXY_IMAGE)]
     pub proxy_image: String,
@@ -127,6 +136,13 @@ pub fn parse_port_arg(s: &str) -> Result<u16, String> {
             "{s:?} is not a port: expected a number from 1 to 65535"
         )),
     }
+}
+
+/// The name of one SSM parameter.
+fn parse_ssm_parameter_arg(s: &str) -> Result<String, String> {
+    crate::agent::validate::registry_credentials_from_ssm(s)
+        .map(|()| s.to_string())
+        .map_err(|e| format!("expected {}", e.expected()))
 }
 
 impl DeployArgs {
@@ -164,6 +180,8 @@ impl DeployArgs {
             env_from_ssm: self.env_from_ssm.clone(),
             proxy_image: self.proxy_image.clone(),
             proxy_lines: self.proxy_lines.clone(),
+            pull: self.pull,
+            registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
         };
         Ok(settings.spec(&self.image, deploy_id))
     }

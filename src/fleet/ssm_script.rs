@@ -104,6 +104,10 @@ pub fn interpret(
 /// It is plain POSIX sh (the SSM agent runs `sh -c`, which is dash on Debian). Every value
 /// is single-quoted, so nothing user-given is ever interpreted by the shell; the request is
 /// base64 and carries no secret (only `env_from_ssm` paths, read on the host).
+///
+/// The agent pulls with the host's registry credentials ([`docker_config_lines`]): the
+/// host's Docker config is mounted read-only, and every credential helper on the host's
+/// `PATH` is mounted read-only where the agent's `PATH` finds it.
 pub fn agent_script(agent_image: &str, request: &AgentRequest) -> anyhow::Result<Vec<String>> {
     validate_image_ref(agent_image)?;
     let json = serde_json::to_vec(request).context("encoding the agent request")?;
@@ -115,7 +119,14 @@ pub fn agent_script(agent_image: &str, request: &AgentRequest) -> anyhow::Result
             encoded.len()
         );
     }
-    let docker = [
+    let quoted = |words: &[&str]| {
+        words
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let docker = quoted(&[
         "docker",
         "run",
         "--rm",
@@ -131,24 +142,65 @@ pub fn agent_script(agent_image: &str, request: &AgentRequest) -> anyhow::Result
         "AWS_SSM_REGION_NAME",
         "-e",
         HOST_NAME_ENV,
-        agent_image,
-        "agent",
-        "--request",
-        &encoded,
-    ]
-    .iter()
-    .map(|w| shell_quote(w))
-    .collect::<Vec<_>>()
-    .join(" ");
-    Ok(vec![
+        "-e",
+        &format!("PATH={AGENT_HELPER_DIR}:/usr/local/bin:/usr/bin:/bin"),
+    ]);
+    let agent = quoted(&[agent_image, "agent", "--request", &encoded]);
+    let mut lines = vec![
         "set -eu".to_string(),
         format!("echo \"{HOST_MARKER}arch=$(uname -m)\""),
         // The SSM agent sets AWS_SSM_INSTANCE_ID for Run Command scripts; the agent names
         // its events after BLUEGREEN_HOST_NAME, so the reports say which instance.
         "BLUEGREEN_HOST_NAME=\"${AWS_SSM_INSTANCE_ID:-$(hostname)}\"".to_string(),
         "export BLUEGREEN_HOST_NAME".to_string(),
-        format!("exec {docker}"),
-    ])
+    ];
+    lines.extend(docker_config_lines());
+    lines.push(format!("exec {docker} \"$@\" {agent}"));
+    Ok(lines)
+}
+
+/// Where the SSM agent (root) keeps its Docker config when `DOCKER_CONFIG` is not set.
+pub const HOST_DOCKER_CONFIG: &str = "/root/.docker";
+/// Where the agent container sees the host's Docker config (read-only).
+pub const AGENT_DOCKER_CONFIG: &str = "/run/bluegreen/docker-config";
+/// Where the agent container sees the host's credential helpers (read-only), first on its PATH.
+pub const AGENT_HELPER_DIR: &str = "/run/bluegreen/bin";
+
+/// Collects, as the positional parameters, the `docker run` arguments that hand the host's
+/// registry credentials to the agent: the Docker config directory (`$DOCKER_CONFIG`, else
+/// `/root/.docker`) when it has a `config.json`, and each `docker-credential-*` program on the
+/// host's `PATH` (the first of a name wins, as for a lookup). A path with a comma cannot be a
+/// `--mount` source and is skipped with a warning. Nothing here is user-given: the values
+/// come from the host, in double quotes, never evaluated.
+fn docker_config_lines() -> Vec<String> {
+    [
+        "set --",
+        &format!("bg_config=\"${{DOCKER_CONFIG:-{HOST_DOCKER_CONFIG}}}\""),
+        "if [ -f \"$bg_config/config.json\" ]; then",
+        "  case \"$bg_config\" in",
+        "    *,*) echo \"bluegreen: the Docker config $bg_config has a comma in its path and is not mounted\" >&2 ;;",
+        &format!("    *) set -- --mount \"type=bind,src=$bg_config,dst={AGENT_DOCKER_CONFIG},readonly\" -e DOCKER_CONFIG={AGENT_DOCKER_CONFIG} ;;"),
+        "  esac",
+        "fi",
+        "bg_seen=' '",
+        "bg_ifs=$IFS",
+        "IFS=:",
+        "for bg_dir in $PATH; do",
+        "  IFS=$bg_ifs",
+        "  for bg_helper in \"$bg_dir\"/docker-credential-*; do",
+        "    [ -f \"$bg_helper\" ] && [ -x \"$bg_helper\" ] || continue",
+        "    bg_name=${bg_helper##*/}",
+        "    case \"$bg_seen\" in *\" $bg_name \"*) continue ;; esac",
+        "    case \"$bg_helper\" in *,*) echo \"bluegreen: $bg_helper has a comma in its path and is not mounted\" >&2; continue ;; esac",
+        "    bg_seen=\"$bg_seen$bg_name \"",
+        &format!("    set -- \"$@\" --mount \"type=bind,src=$bg_helper,dst={AGENT_HELPER_DIR}/$bg_name,readonly\""),
+        "  done",
+        "done",
+        "IFS=$bg_ifs",
+    ]
+    .iter()
+    .map(|l| l.to_string())
+    .collect()
 }
 
 /// Quotes one word for POSIX sh: inside single quotes nothing is special but the quote.
@@ -253,6 +305,97 @@ mod tests {
         assert_eq!(serde_json::from_slice::<AgentRequest>(&json).unwrap(), req);
         let err = agent_script("img; rm -rf /", &req).unwrap_err().to_string();
         assert!(err.contains("--agent-image"), "{err}");
+    }
+
+    /// The script run by a real sh with a `docker` that prints its arguments: the host's
+    /// Docker config and credential helpers are mounted read-only, the request stays last.
+    #[test]
+    fn script_mounts_the_host_docker_config_and_credential_helpers_read_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let req = AgentRequest::Status { app: None };
+        let script = agent_script("ghcr.io/org/bluegreen-action:0.1.0", &req)
+            .unwrap()
+            .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        let other = dir.path().join("other");
+        let config = dir.path().join("docker config");
+        for d in [&bin, &other, &config] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let program = |path: std::path::PathBuf, body: &str| {
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        program(
+            bin.join("docker"),
+            r#"for a in "$@"; do printf '%s\n' "$a"; done"#,
+        );
+        program(bin.join("docker-credential-ecr-login"), "exit 0");
+        // Later on PATH: the first of a name wins.
+        program(other.join("docker-credential-ecr-login"), "exit 0");
+        program(other.join("docker-credential-pass"), "exit 0");
+        std::fs::write(other.join("docker-credential-notes"), "not a program").unwrap();
+        let run = |docker_config: Option<&std::path::Path>| {
+            let mut sh = std::process::Command::new("/bin/sh");
+            sh.arg("-c")
+                .arg(&script)
+                .env(
+                    "PATH",
+                    format!("{}:{}:/usr/bin:/bin", bin.display(), other.display()),
+                )
+                .env("AWS_SSM_INSTANCE_ID", "i-1")
+                .env_remove("DOCKER_CONFIG");
+            if let Some(c) = docker_config {
+                sh.env("DOCKER_CONFIG", c);
+            }
+            let out = sh.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        // No config.json yet: the helpers only.
+        let args = run(Some(&config));
+        assert!(!args.contains("docker-config"), "{args}");
+        std::fs::write(config.join("config.json"), "{}").unwrap();
+        let args = run(Some(&config));
+        let lines: Vec<&str> = args.lines().collect();
+        let mounts: Vec<&str> = lines
+            .windows(2)
+            .filter(|w| w[0] == "--mount")
+            .map(|w| w[1])
+            // The machine's own helpers (in /usr/bin) are mounted too; only ours are known.
+            .filter(|m| m.contains(&dir.path().display().to_string()))
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                format!("type=bind,src={},dst={AGENT_DOCKER_CONFIG},readonly", config.display()),
+                format!(
+                    "type=bind,src={}/docker-credential-ecr-login,dst={AGENT_HELPER_DIR}/docker-credential-ecr-login,readonly",
+                    bin.display()
+                ),
+                format!(
+                    "type=bind,src={}/docker-credential-pass,dst={AGENT_HELPER_DIR}/docker-credential-pass,readonly",
+                    other.display()
+                ),
+            ],
+            "{args}"
+        );
+        assert!(lines.contains(&format!("DOCKER_CONFIG={AGENT_DOCKER_CONFIG}").as_str()));
+        assert!(lines
+            .contains(&format!("PATH={AGENT_HELPER_DIR}:/usr/local/bin:/usr/bin:/bin").as_str()));
+        let n = lines.len();
+        assert_eq!(
+            lines[n - 4..n - 1],
+            ["ghcr.io/org/bluegreen-action:0.1.0", "agent", "--request"]
+        );
+        // DOCKER_CONFIG not set: root's, which is not this test's.
+        let args = run(None);
+        assert!(!args.contains(&config.display().to_string()), "{args}");
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl TestApp {
             state_dir: self.state_dir.clone(),
             lock_wait: Duration::from_millis(800),
             host_name: "test".into(),
+            docker_config: None,
         }
     }
 
@@ -76,6 +77,8 @@ impl TestApp {
             deploy_id: format!("d-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             public_address: Some("127.0.0.1".into()),
             proxy_lines: vec![],
+            pull: None,
+            registry_credentials_from_ssm: None,
         }
     }
 
