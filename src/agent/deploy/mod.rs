@@ -12,15 +12,16 @@
 use super::health::Gate;
 use super::lock::AppLock;
 use super::protocol::{AgentReply, AppState, Color, DeploySpec, EnvVar, Outcome};
-use super::state::{self, Marker, Pair, Slot};
-use super::step::{Step, STOP_GRACE_SECS, VERIFY_WITHIN};
+use super::state::{self, Pair};
+use super::step::{Step, STOP_GRACE_SECS};
 use super::{
-    drain, health, pause_point, proxy, pull, recover, registry_auth, reply, secrets, spec_hash,
-    start, switch, verify, Host,
+    health, pause_point, proxy, pull, recover, registry_auth, reply, secrets, spec_hash, start,
+    Host,
 };
 use crate::report::{StepStatus, StepTimer};
-use chrono::Utc;
 use std::time::Duration;
+
+mod cutover;
 
 const ACTION: &str = "deploy";
 
@@ -439,217 +440,6 @@ impl Run<'_> {
             ),
             logs,
         })
-    }
-
-    fn layout(&self) -> proxy::Layout {
-        proxy::Layout {
-            public_address: self.spec.public_address().to_string(),
-            public_port: self.spec.public_port,
-            extra_lines: self.spec.proxy_lines.clone(),
-        }
-    }
-
-    /// Config first (the state says: switched, not verified, and which verified state to go
-    /// back to), then the runtime API; the first deployment starts the proxy instead.
-    async fn switch(
-        &mut self,
-        color: Color,
-        body: &str,
-        old: Option<&Slot>,
-    ) -> Result<Marker, Stop> {
-        let (host, spec, app) = (self.host, self.spec, self.spec.app.as_str());
-        let current = self.pair.marker.as_ref();
-        let marker = Marker {
-            live: color,
-            since: Utc::now(),
-            prior_deploy: old.and_then(|o| o.deploy_id.clone()),
-            warm_until: None,
-            live_deploy: Some(spec.deploy_id.clone()),
-            verified: false,
-            previous: current.map(|m| Box::new(m.confirmed())),
-            pending: Some(format!("deploy of {}", spec.image)),
-            rejected: current.map(|m| m.rejected.clone()).unwrap_or_default(),
-        };
-        let t = self.timer(Step::Switch);
-        // Once the config is renamed, the way back is the revert (which then does the rest).
-        self.undo.push(Undo::Revert);
-        let switched = match old {
-            Some(_) => switch::commit_and_route(host, app, &marker, body, Step::SwitchConfig).await,
-            None => match proxy::commit(host, app, &marker, body) {
-                Ok(()) => {
-                    pause_point(Step::SwitchConfig).await;
-                    proxy::ensure_running(host, app, &spec.proxy_image, &self.layout(), None).await
-                }
-                Err(e) => Err(e),
-            },
-        };
-        match switched {
-            Ok(()) => {
-                let drains = old
-                    .map(|o| format!(", {} drains", o.color))
-                    .unwrap_or_default();
-                t.ok(format!(
-                    "proxy routes new requests to {color}{drains} (unverified)"
-                ));
-                Ok(marker)
-            }
-            Err(e) => {
-                t.fail(format!("{e:#}"));
-                Err(Stop::failed(match old {
-                    Some(o) => format!("{e:#}; traffic went back to {} on {}", o.image, o.color),
-                    None => format!("{e:#}; the first deployment of {app} was removed"),
-                }))
-            }
-        }
-    }
-
-    /// Through the proxy once, then the watch for the verify window; a failure switches back.
-    async fn verify(&mut self, color: Color, name: &str) -> Result<(), Stop> {
-        let spec = self.spec;
-        let address = probe_address(spec.public_address());
-        let t = self.timer(Step::Verify);
-        let through = verify::through_proxy(
-            address,
-            spec.public_port,
-            spec.health_probe(),
-            color,
-            VERIFY_WITHIN,
-        )
-        .await;
-        match through {
-            Ok(n) => {
-                t.ok(format!(
-                    "{color} answered through the proxy on port {} ({n} request(s))",
-                    spec.public_port
-                ));
-            }
-            Err(why) => {
-                t.fail(&why);
-                return Err(self.switched_back(name, why).await);
-            }
-        }
-        pause_point(Step::Verify).await;
-        if spec.verify_window_ms > 0 {
-            let t = self.timer(Step::Watch);
-            let port = state::color_port(spec.public_port, color);
-            let window = Duration::from_millis(spec.verify_window_ms);
-            match verify::watch(self.host, name, port, spec.health_probe(), window).await? {
-                Ok(()) => {
-                    t.ok(format!(
-                        "{name} stayed healthy for {} ms",
-                        spec.verify_window_ms
-                    ));
-                }
-                Err(why) => {
-                    t.fail(&why);
-                    return Err(self.switched_back(name, why).await);
-                }
-            }
-        }
-        pause_point(Step::Watch).await;
-        Ok(())
-    }
-
-    /// The halt after the new color failed past the switch; the unwind does the switch back.
-    async fn switched_back(&self, name: &str, why: String) -> Stop {
-        let logs = self.host.log_tail(name, health::LOG_LINES).await;
-        let message = match self.pair.live() {
-            None => format!(
-                "{why}; first deployment of {} failed and was removed",
-                self.spec.app
-            ),
-            Some(old) => format!(
-                "{why}; traffic went back to {} on {} automatically; the failed version was removed and its last log lines are in the reply",
-                old.image, old.color
-            ),
-        };
-        let outcome = if self.pair.live().is_some() {
-            Outcome::AutoRolledBack
-        } else {
-            Outcome::Failed
-        };
-        Stop::Halt {
-            outcome,
-            message,
-            logs,
-        }
-    }
-
-    /// The verify window passed: the switch is final. The prior's keep-warm starts now.
-    async fn confirm(&mut self, marker: &Marker, body: &str) -> Result<(), Stop> {
-        let t = self.timer(Step::Verified);
-        let mut done = marker.confirmed();
-        done.warm_until = Utc::now().checked_add_signed(chrono::Duration::milliseconds(
-            i64::try_from(self.spec.keep_warm_ms).unwrap_or(i64::MAX),
-        ));
-        proxy::commit(self.host, &self.spec.app, &done, body)?;
-        self.undo.clear();
-        t.ok(format!("{} on {} is verified", self.spec.image, done.live));
-        Ok(())
-    }
-
-    /// Waits for the old color's requests in flight, takes it out of the backend, and keeps it
-    /// running warm (or stops it with `--keep-warm 0`).
-    async fn drain(&self, old: &Slot, color: Color) -> Result<(), Stop> {
-        let spec = self.spec;
-        let t = self.timer(Step::Drain);
-        let timeout = Duration::from_millis(spec.drain_ms);
-        // The new version is proven: the prior set aside is no longer the rollback target.
-        let aside_name = state::aside_name(&spec.app, color);
-        let (left, removed) = tokio::join!(
-            drain::drain(self.host, &spec.app, old.color, timeout),
-            start::remove(self.host, &aside_name)
-        );
-        let left = left?;
-        removed?;
-        let warm = if spec.keep_warm_ms == 0 {
-            stop(self.host, &old.name).await?;
-            "stopped (keep-warm 0)".to_string()
-        } else {
-            format!(
-                "kept warm for {} ms as the rollback target",
-                spec.keep_warm_ms
-            )
-        };
-        if left == 0 {
-            t.ok(format!("{} drained; {warm}", old.name));
-        } else {
-            t.finish(
-                StepStatus::Warning,
-                format!(
-                    "{} still had {left} request(s) in flight after {} ms; {warm}",
-                    old.name, spec.drain_ms
-                ),
-            );
-        }
-        Ok(())
-    }
-
-    /// The reply: outcome, message, log lines, the state before and after, every event.
-    async fn finish(
-        &self,
-        total: StepTimer,
-        outcome: Outcome,
-        message: String,
-        logs: Vec<String>,
-    ) -> AgentReply {
-        let message = match &self.reverted {
-            Some(phrase) => format!("{phrase}; {message}"),
-            None => message,
-        };
-        if outcome.is_success() {
-            total.ok(&message);
-        } else {
-            total.fail(&message);
-        }
-        let mut r = reply(self.host, ACTION, outcome, message);
-        r.log_tail = logs;
-        r.first_deployment = outcome == Outcome::Deployed && self.pair.live().is_none();
-        r.before = Some(self.before.clone());
-        if let Ok(after) = state::read(self.host, &self.spec.app).await {
-            r.apps = vec![after.to_app_state().await];
-        }
-        r
     }
 }
 

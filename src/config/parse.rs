@@ -1,0 +1,337 @@
+//! One input at a time, from its raw text to its value, with `core.getInput` semantics (trimmed,
+//! empty means not given); every error names the input as its origin spells it.
+
+use super::stage::Stage;
+use crate::agent::protocol::{EnvVar, PullPolicy};
+use crate::agent::spec::{self, parse_env_lines, saturating_ms, DeployConfig};
+use crate::agent::validate;
+use crate::exit::UsageError;
+use crate::gha::inputs::{given, parse_bool, parse_duration, parse_list, InputError};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where inputs came from; only changes how an error names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `INPUT_*` of a workflow step: named like `health-timeout`.
+    Action,
+    /// Command-line flags: named like `--health-timeout`.
+    Cli,
+}
+
+impl Origin {
+    /// The input as the user named it: `health-timeout` in a workflow, `--health-timeout` on the
+    /// command line.
+    pub fn name(self, input: &str) -> String {
+        match self {
+            Origin::Action => input.to_string(),
+            Origin::Cli => format!("--{input}"),
+        }
+    }
+}
+
+/// Parses one input at a time, naming it the way its origin does.
+pub(super) struct Parser {
+    pub(super) origin: Origin,
+}
+
+impl Parser {
+    pub(super) fn err(
+        &self,
+        input: &str,
+        value: &str,
+        problem: &str,
+        expected: &str,
+    ) -> InputError {
+        InputError::new(&self.origin.name(input), value, problem, expected)
+    }
+
+    pub(super) fn required<'a>(
+        &self,
+        input: &str,
+        value: &'a Option<String>,
+    ) -> Result<&'a str, InputError> {
+        given(value).ok_or_else(|| {
+            self.err(
+                input,
+                "",
+                "required input not supplied",
+                "a non-empty value",
+            )
+        })
+    }
+
+    pub(super) fn app_name(
+        &self,
+        input: &str,
+        value: &Option<String>,
+    ) -> Result<String, InputError> {
+        let v = self.required(input, value)?;
+        validate::app_name(v).map_err(|e| self.relabel(input, v, "not a valid app name", &e))?;
+        Ok(v.to_string())
+    }
+
+    /// Re-labels an engine validation error with this input's name.
+    pub(super) fn relabel(
+        &self,
+        input: &str,
+        value: &str,
+        problem: &str,
+        e: &UsageError,
+    ) -> InputError {
+        self.err(input, value, problem, &e.expected())
+    }
+
+    pub(super) fn port(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        default: Option<u16>,
+    ) -> Result<u16, InputError> {
+        let v = match (given(value), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => return Ok(d),
+            (None, None) => self.required(input, value)?,
+        };
+        match v.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(self.err(input, v, "not a port", "a number from 1 to 65535")),
+        }
+    }
+
+    pub(super) fn address(&self, value: &Option<String>) -> Result<Option<String>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        validate::public_address(v)
+            .map_err(|e| self.relabel("public-address", v, "not an IP address", &e))?;
+        Ok(Some(v.to_string()))
+    }
+
+    pub(super) fn pr_number(&self, value: &Option<String>) -> Result<Option<u64>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(self.err(
+                "pr-number",
+                v,
+                "not a pull request number",
+                "a positive number such as 42",
+            )),
+        }
+    }
+
+    pub(super) fn health_host(&self, value: &Option<String>) -> Result<Option<String>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        validate::health_host(v)
+            .map_err(|e| self.relabel("health-host", v, "not a host name", &e))?;
+        Ok(Some(v.to_string()))
+    }
+
+    pub(super) fn health_path(&self, value: &Option<String>) -> Result<String, InputError> {
+        let v = given(value).unwrap_or(spec::DEFAULT_HEALTH_PATH);
+        validate::health_path(v)
+            .map_err(|e| self.relabel("health-path", v, "not an HTTP path", &e))?;
+        Ok(v.to_string())
+    }
+
+    pub(super) fn duration(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        default: &str,
+    ) -> Result<Duration, InputError> {
+        let v = given(value).unwrap_or(default);
+        parse_duration(&self.origin.name(input), v)
+    }
+
+    pub(super) fn lock_wait(&self, value: &Option<String>) -> Result<Duration, InputError> {
+        let wait = self.duration("lock-wait", value, "0s")?;
+        let max = crate::fleet::fleet_lock::LockArgs::MAX_WAIT;
+        if wait > max {
+            return Err(InputError::new(
+                &self.origin.name("lock-wait"),
+                given(value).unwrap_or_default(),
+                "too long",
+                "at most 1h",
+            ));
+        }
+        Ok(wait)
+    }
+
+    pub(super) fn flag(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        default: bool,
+    ) -> Result<bool, InputError> {
+        match given(value) {
+            None => Ok(default),
+            Some(v) => parse_bool(&self.origin.name(input), v),
+        }
+    }
+
+    pub(super) fn one_of(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        allowed: &[&str],
+        default: &str,
+    ) -> Result<String, InputError> {
+        let v = given(value).unwrap_or(default);
+        if allowed.contains(&v) {
+            Ok(v.to_string())
+        } else {
+            Err(self.err(input, v, "not a known value", &allowed.join(", ")))
+        }
+    }
+
+    pub(super) fn stages(&self, value: &Option<String>) -> Result<Vec<Stage>, InputError> {
+        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+        given(value)
+            .map(parse_list)
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                Stage::ALL
+                    .into_iter()
+                    .find(|s| s.name() == item)
+                    .ok_or_else(|| self.err("skip", item, "not a stage", &names.join(", ")))
+            })
+            .collect()
+    }
+
+    pub(super) fn env(&self, value: &Option<String>) -> Result<Vec<EnvVar>, InputError> {
+        let Some(text) = given(value) else {
+            return Ok(Vec::new());
+        };
+        let vars = parse_env_lines(text).map_err(|bad| {
+            self.err(
+                "env",
+                &bad.text,
+                "not a K=V line",
+                "one NAME=value per line",
+            )
+        })?;
+        for var in &vars {
+            validate::env_name(&var.name)
+                .map_err(|e| self.relabel("env", &var.name, "not a variable name", &e))?;
+        }
+        Ok(vars)
+    }
+
+    pub(super) fn image(&self, input: &str, value: &str) -> Result<String, InputError> {
+        validate::image_ref(input, value)
+            .map_err(|e| self.relabel(input, value, "not an image reference", &e))?;
+        Ok(value.to_string())
+    }
+
+    pub(super) fn env_from_ssm(
+        &self,
+        value: &Option<String>,
+    ) -> Result<Option<String>, InputError> {
+        let Some(path) = given(value) else {
+            return Ok(None);
+        };
+        validate::env_from_ssm(path)
+            .map_err(|e| self.relabel("env-from-ssm", path, "not an SSM parameter path", &e))?;
+        Ok(Some(path.to_string()))
+    }
+
+    /// `None` when not given: the host picks the default for the reference.
+    pub(super) fn pull(&self, value: &Option<String>) -> Result<Option<PullPolicy>, InputError> {
+        let Some(v) = given(value) else {
+            return Ok(None);
+        };
+        PullPolicy::parse(v).map(Some).ok_or_else(|| {
+            self.err(
+                "pull",
+                v,
+                "not a pull policy",
+                &PullPolicy::NAMES.join(", "),
+            )
+        })
+    }
+
+    pub(super) fn registry_credentials_from_ssm(
+        &self,
+        value: &Option<String>,
+    ) -> Result<Option<String>, InputError> {
+        let Some(name) = given(value) else {
+            return Ok(None);
+        };
+        validate::registry_credentials_from_ssm(name).map_err(|e| {
+            self.relabel(
+                "registry-credentials-from-ssm",
+                name,
+                "not an SSM parameter name",
+                &e,
+            )
+        })?;
+        Ok(Some(name.to_string()))
+    }
+
+    /// The limits the host engine puts on values that parse well on their own.
+    pub(super) fn engine_limits(&self, d: &DeployConfig) -> Result<(), InputError> {
+        let port = d.public_port.to_string();
+        validate::public_port(d.public_port)
+            .map_err(|e| self.relabel("public-port", &port, "out of range", &e))?;
+        let timeout = humantime::format_duration(d.health_timeout).to_string();
+        validate::health_timeout_ms(saturating_ms(d.health_timeout))
+            .map_err(|e| self.relabel("health-timeout", &timeout, "out of range", &e))?;
+        for (input, value, max) in [
+            ("verify-window", d.verify_window, validate::MAX_WAIT),
+            ("keep-warm", d.keep_warm, validate::MAX_KEEP_WARM),
+            ("drain", d.drain, validate::MAX_WAIT),
+        ] {
+            let text = humantime::format_duration(value).to_string();
+            validate::at_most(&format!("--{input}"), saturating_ms(value), max)
+                .map_err(|e| self.relabel(input, &text, "too long", &e))?;
+        }
+        Ok(())
+    }
+
+    /// One backend line per input line; blank lines are skipped.
+    pub(super) fn proxy_lines(&self, value: &Option<String>) -> Result<Vec<String>, InputError> {
+        let lines: Vec<String> = given(value)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        for line in &lines {
+            validate::proxy_line(line).map_err(|e| {
+                self.relabel("proxy-lines", line, "not a line of HAProxy config", &e)
+            })?;
+        }
+        Ok(lines)
+    }
+
+    pub(super) fn relative_dir(
+        &self,
+        input: &str,
+        value: &Option<String>,
+        default: &str,
+    ) -> Result<PathBuf, InputError> {
+        let v = given(value).unwrap_or(default);
+        let path = PathBuf::from(v);
+        let escapes = path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)));
+        if escapes {
+            Err(self.err(
+                input,
+                v,
+                "not a path inside the workspace",
+                "a relative path without '..', such as bluegreen-report",
+            ))
+        } else {
+            Ok(path)
+        }
+    }
+}
