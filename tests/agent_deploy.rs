@@ -588,3 +588,73 @@ async fn health_host_reaches_an_app_with_a_host_allow_list() {
         back.message
     );
 }
+
+/// Keep-alive load through the proxy for `secs` seconds: (requests, failed), where failed is
+/// wrk's socket errors plus its non-2xx/3xx answers.
+fn wrk(port: u16, secs: u32) -> (u64, u64) {
+    let out = std::process::Command::new("wrk")
+        .args(["-t2", "-c16", &format!("-d{secs}s")])
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .expect("wrk (scripts/install-deps installs it)");
+    assert!(out.status.success(), "wrk: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = |label: &str| text.lines().find(|l| l.contains(label)).map(str::trim);
+    let requests = line("requests in")
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    // `Socket errors: connect 0, read 87, write 0, timeout 0`
+    let socket: u64 = line("Socket errors:")
+        .map(|l| {
+            l.split(',')
+                .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    let non_2xx: u64 = line("Non-2xx or 3xx responses:")
+        .and_then(|l| l.split(':').nth(1)?.trim().parse().ok())
+        .unwrap_or(0);
+    (requests, socket + non_2xx)
+}
+
+/// An app that closes each keep-alive connection after its response without saying so (a
+/// keep-alive timeout shorter than the proxy's): HAProxy reuses a connection the app closed.
+/// With retries off that fails requests at steady state; the proxy's defaults (retry on
+/// connection failure and empty response, for replayable requests) fail none. Two apps, so
+/// each proxy starts with its own config (a running proxy reads its defaults once).
+#[tokio::test]
+async fn the_proxy_survives_an_app_that_closes_keep_alive_connections() {
+    use bluegreen::agent::protocol::EnvVar;
+    let closing = |t: &TestApp| {
+        let mut spec = t.spec("v1");
+        spec.env.push(EnvVar {
+            name: "CLOSE_AFTER_RESPONSE".into(),
+            value: "1".into(),
+        });
+        spec
+    };
+    let bare = TestApp::new();
+    let mut without_retries = closing(&bare);
+    without_retries.proxy_lines = vec!["retry-on none".into()];
+    let r = bare.deploy(without_retries).await;
+    assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
+    let port = bare.port;
+    let (requests, failed) = tokio::task::spawn_blocking(move || wrk(port, 3))
+        .await
+        .unwrap();
+    assert!(requests > 1_000, "load ran: {requests}");
+    assert!(
+        failed > 0,
+        "with retries off the closed connections show ({failed} of {requests})"
+    );
+
+    let t = TestApp::new();
+    let r = t.deploy(closing(&t)).await;
+    assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
+    let port = t.port;
+    let (requests, failed) = tokio::task::spawn_blocking(move || wrk(port, 3))
+        .await
+        .unwrap();
+    assert!(requests > 1_000, "load ran: {requests}");
+    assert_eq!(failed, 0, "the default proxy retries ({requests} requests)");
+}

@@ -10,6 +10,9 @@
 //! - `EXIT_AT_START=1`: prints a message and exits with code 2 right away (with
 //!   `PRINT_AT_EXIT=NAME`, it prints `NAME=value` first, as an app dumping its config would).
 //! - `SLOW_MS` (default 0): every response to `/slow` waits this long (drain tests).
+//! - `CLOSE_AFTER_RESPONSE=1`: closes the connection after every response without saying so
+//!   (no `Connection: close`), as a server whose keep-alive timeout is shorter than the
+//!   proxy's does (Node's default is 5 s).
 //! - `ALLOWED_HOSTS` (comma-separated): a request whose `Host` header is not one of these
 //!   answers 400, as Django's `ALLOWED_HOSTS` or Rails' host authorization do.
 //!
@@ -26,6 +29,7 @@ struct Config {
     fail_health: bool,
     slow: Duration,
     allowed_hosts: Vec<String>,
+    close_after_response: bool,
 }
 
 fn env_u64(name: &str) -> u64 {
@@ -52,6 +56,7 @@ fn main() {
             .map(|v| v.split(',').map(|h| h.trim().to_string()).collect())
             .unwrap_or_default(),
         slow: Duration::from_millis(env_u64("SLOW_MS")),
+        close_after_response: std::env::var("CLOSE_AFTER_RESPONSE").as_deref() == Ok("1"),
     };
     if std::env::var("EXIT_AT_START").as_deref() == Ok("1") {
         // PRINT_AT_EXIT=NAME prints NAME=value first, as an app dumping its config would.
@@ -141,7 +146,7 @@ fn serve(stream: TcpStream, config: &Config, started: Instant) {
             len = body.len(),
             conn = if close { "Connection: close\r\n" } else { "" },
         );
-        if writer.write_all(response.as_bytes()).is_err() || close {
+        if writer.write_all(response.as_bytes()).is_err() || close || config.close_after_response {
             return;
         }
     }

@@ -148,6 +148,7 @@ pub fn render_body(layout: &Layout, live: Color) -> String {
          \x20 mode http\n\
          \x20 option redispatch\n\
          \x20 retries 3\n\
+         \x20 retry-on conn-failure empty-response response-timeout\n\
          \x20 timeout connect 2s\n\
          \x20 timeout client 60s\n\
          \x20 timeout server 60s\n\
@@ -157,6 +158,8 @@ pub fn render_body(layout: &Layout, live: Color) -> String {
          \x20 default_backend {BACKEND}\n\
          backend {BACKEND}\n\
          \x20 http-response set-header X-Bluegreen-Color %[srv_name]\n\
+         \x20 http-request disable-l7-retry unless METH_GET || METH_OPTIONS\n\
+         \x20 http-request disable-l7-retry if {{ req.hdr_cnt(content-length) gt 0 }} || {{ req.hdr_cnt(transfer-encoding) gt 0 }}\n\
          {extra}{blue}{green}",
         drop = if binds_privileged_port(layout) {
             let (uid, gid) = proxy_user();

@@ -1,6 +1,6 @@
-//! The deploy's cutover, from the switch on: the proxy's config is written and reloaded
-//! (recorded as unverified), the new color is verified through the proxy and watched for the
-//! verify window, the switch is confirmed final, the old color drains and is kept warm or
+//! The deploy's cutover, from the switch on: the proxy's config is written (recorded as
+//! unverified) and its runtime API moves new requests, the new color is verified through the
+//! proxy and watched for the verify window, the switch is confirmed final, the old color drains and is kept warm or
 //! stopped, and the reply is put together.
 
 use super::{probe_address, stop, Run, Stop, Undo, ACTION};
