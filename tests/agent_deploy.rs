@@ -208,16 +208,8 @@ async fn env_from_ssm_env_file_and_env_reach_the_container() {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1");
     };
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    aws_sdk_ssm::Client::new(&config)
-        .put_parameter()
+    let ssm = support::moto_ssm().await;
+    ssm.put_parameter()
         .name(format!("{path}/DB_PASSWORD"))
         .value("s3cret")
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
@@ -291,8 +283,7 @@ async fn env_from_ssm_env_file_and_env_reach_the_container() {
         "{}",
         String::from_utf8_lossy(&same.stdout)
     );
-    aws_sdk_ssm::Client::new(&config)
-        .put_parameter()
+    ssm.put_parameter()
         .name(format!("{path}/DB_PASSWORD"))
         .value("r0tated")
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)

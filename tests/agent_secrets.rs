@@ -13,15 +13,8 @@ async fn a_failed_apps_log_tail_has_its_parameter_store_values_redacted() {
     let t = TestApp::new();
     let moto = support::env("BLUEGREEN_TEST_MOTO_URL");
     let path = format!("/{}/prod", t.app);
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    aws_sdk_ssm::Client::new(&config)
+    support::moto_ssm()
+        .await
         .put_parameter()
         .name(format!("{path}/DB_PASSWORD"))
         .value(SECRET)

@@ -231,15 +231,7 @@ async fn parameter_store_credentials_win_and_a_malformed_parameter_names_itself_
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
     ];
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let ssm = aws_sdk_ssm::Client::new(&config);
+    let ssm = support::moto_ssm().await;
     let put = |name: String, value: String| {
         let ssm = ssm.clone();
         async move {

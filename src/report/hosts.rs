@@ -40,6 +40,16 @@ pub struct RollbackTarget {
     pub image: String,
 }
 
+impl RollbackTarget {
+    /// The app's rollback target, when it has one.
+    fn of(state: &AppState) -> Option<RollbackTarget> {
+        state.rollback_target.as_ref().map(|c| RollbackTarget {
+            color: c.color,
+            image: c.image.clone(),
+        })
+    }
+}
+
 impl HostRecord {
     /// A host that replied; `app` picks the app's state (the first one when `None`).
     pub fn from_reply(host: &str, app: Option<&str>, reply: &AgentReply) -> HostRecord {
@@ -55,12 +65,7 @@ impl HostRecord {
             live_after: live.map(|c| c.color),
             image: live.map(|c| c.image.clone()),
             digest: live.and_then(|c| c.digest.clone()),
-            rollback_target: after.and_then(|s| s.rollback_target.as_ref()).map(|c| {
-                RollbackTarget {
-                    color: c.color,
-                    image: c.image.clone(),
-                }
-            }),
+            rollback_target: after.and_then(RollbackTarget::of),
             first_deployment: reply.first_deployment,
             message: reply.message.clone(),
             log_tail: reply.log_tail.clone(),
@@ -84,6 +89,15 @@ impl HostRecord {
         }
     }
 
+    /// What serves after the command, as a later reply of the host says (its status, or the
+    /// fleet rollback's answer): the live color, its image and digest, the rollback target.
+    pub fn serves_as(&mut self, later: HostRecord) {
+        self.live_after = later.live_after;
+        self.image = later.image;
+        self.digest = later.digest;
+        self.rollback_target = later.rollback_target;
+    }
+
     /// A host nothing was sent to, with the state a check read before: it serves as it did.
     pub fn untouched(host: &str, outcome: &str, message: &str, state: Option<&AppState>) -> Self {
         let live = state.and_then(|s| s.live.as_ref());
@@ -92,12 +106,7 @@ impl HostRecord {
             live_after: live.map(|c| c.color),
             image: live.map(|c| c.image.clone()),
             digest: live.and_then(|c| c.digest.clone()),
-            rollback_target: state.and_then(|s| s.rollback_target.as_ref()).map(|c| {
-                RollbackTarget {
-                    color: c.color,
-                    image: c.image.clone(),
-                }
-            }),
+            rollback_target: state.and_then(RollbackTarget::of),
             ..HostRecord::without_reply(host, outcome, message)
         }
     }

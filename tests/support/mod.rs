@@ -213,3 +213,18 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// An SSM client for the test servers' moto (`BLUEGREEN_TEST_MOTO_URL`), to put the parameters
+/// a test's agent then reads.
+pub async fn moto_ssm() -> aws_sdk_ssm::Client {
+    let moto = env("BLUEGREEN_TEST_MOTO_URL");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    aws_sdk_ssm::Client::new(&config)
+}

@@ -106,27 +106,19 @@ impl HostReport {
                     Some(e) => e.message.clone(),
                     None => self.summary_without_reply(),
                 };
-                let after = self
-                    .status_after
-                    .as_ref()
-                    .map(|r| HostRecord::from_reply(&self.host, app, r));
-                HostRecord {
-                    live_after: after.as_ref().and_then(|a| a.live_after),
-                    image: after.as_ref().and_then(|a| a.image.clone()),
-                    digest: after.as_ref().and_then(|a| a.digest.clone()),
-                    rollback_target: after.and_then(|a| a.rollback_target),
-                    ..HostRecord::without_reply(&self.host, wire_name(self.status), &message)
+                let mut silent =
+                    HostRecord::without_reply(&self.host, wire_name(self.status), &message);
+                if let Some(status) = &self.status_after {
+                    silent.serves_as(HostRecord::from_reply(&self.host, app, status));
                 }
+                silent
             }
         };
         if let Some(Ok(back)) = &self.fleet_rollback {
             let back = HostRecord::from_reply(&self.host, app, back);
             record.outcome = wire_name(self.status);
-            record.live_after = back.live_after;
-            record.image = back.image;
-            record.digest = back.digest;
-            record.rollback_target = back.rollback_target;
             record.message = format!("{}; fleet rollback: {}", record.message, back.message);
+            record.serves_as(back);
         }
         record
     }
