@@ -583,9 +583,14 @@ async fn health_host_reaches_an_app_with_a_host_allow_list() {
 /// Keep-alive load through the proxy for `secs` seconds: (requests, failed), where failed is
 /// wrk's socket errors plus its non-2xx/3xx answers.
 fn wrk(port: u16, secs: u32) -> (u64, u64) {
+    wrk_path(port, "/", secs)
+}
+
+/// [`wrk`] on `path`.
+fn wrk_path(port: u16, path: &str, secs: u32) -> (u64, u64) {
     let out = std::process::Command::new("wrk")
         .args(["-t2", "-c16", &format!("-d{secs}s")])
-        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(format!("http://127.0.0.1:{port}{path}"))
         .output()
         .expect("wrk (scripts/install-deps installs it)");
     assert!(out.status.success(), "wrk: {out:?}");
@@ -648,4 +653,58 @@ async fn the_proxy_survives_an_app_that_closes_keep_alive_connections() {
         .unwrap();
     assert!(requests > 1_000, "load ran: {requests}");
     assert_eq!(failed, 0, "the default proxy retries ({requests} requests)");
+}
+
+/// A deploy right after a rollback: the rollback returns at its switch, and the color it left
+/// still answers its last requests (800 ms each here) when the deploy takes that color's slot.
+/// The deploy waits for them; under keep-alive load no request fails. The proxy's retries are
+/// off here, so they cannot hide a request cut by a stopped container.
+#[tokio::test]
+async fn a_deploy_right_after_a_rollback_drops_no_request() {
+    use bluegreen::agent::protocol::EnvVar;
+    let t = TestApp::new();
+    let slow = |tag: &str| {
+        let mut spec = t.spec(tag);
+        spec.env.push(EnvVar {
+            name: "SLOW_MS".into(),
+            value: "800".into(),
+        });
+        spec.verify_window_ms = 0;
+        spec.proxy_lines = vec!["retry-on none".into()];
+        spec
+    };
+    assert_eq!(t.deploy(slow("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(slow("v2")).await.outcome, Outcome::Deployed);
+    let port = t.port;
+    let load = tokio::task::spawn_blocking(move || wrk_path(port, "/slow", 5));
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let back = t.rollback().await;
+    assert_eq!(back.outcome, Outcome::RolledBack, "{}", back.message);
+    let next = t.deploy(slow("v3")).await;
+    assert_eq!(next.outcome, Outcome::Deployed, "{}", next.message);
+    let start = next.events.iter().find(|e| e.step == "start").unwrap();
+    let (requests, failed) = load.await.unwrap();
+    assert!(requests > 50, "load ran: {requests}");
+    let steps = |r: &bluegreen::agent::AgentReply| -> Vec<String> {
+        r.events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {:?}: {}",
+                    e.ts.format("%H:%M:%S%.3f"),
+                    e.step,
+                    e.duration_ms,
+                    e.detail
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        failed,
+        0,
+        "{requests} requests; the deploy's start: {}\nrollback: {:#?}\ndeploy: {:#?}",
+        start.detail,
+        steps(&back),
+        steps(&next)
+    );
 }

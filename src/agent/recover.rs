@@ -270,6 +270,21 @@ pub async fn recover(
     }
     let unproven = pair.unproven_idle();
     if let Some(idle) = unproven {
+        // A rollback returns at its switch: the color it left may still answer its last
+        // requests. They finish before its container goes.
+        if proxy_up && idle.running {
+            let left =
+                super::drain::until_idle(host, app, idle.color, super::drain::RECOVERY_DRAIN)
+                    .await
+                    .unwrap_or(0);
+            if left > 0 {
+                fixed.push(format!(
+                    "{} still had {left} requests in flight after {} s",
+                    idle.name,
+                    super::drain::RECOVERY_DRAIN.as_secs()
+                ));
+            }
+        }
         start::remove(host, &idle.name).await?;
         fixed.push(format!(
             "removed {} ({}) left by an interrupted deploy",

@@ -15,8 +15,8 @@ use super::protocol::{AgentReply, AppState, Color, DeploySpec, EnvVar, Outcome};
 use super::state::{self, Pair};
 use super::step::{Step, STOP_GRACE_SECS};
 use super::{
-    health, pause_point, proxy, pull, recover, registry_auth, reply, secrets, spec_hash, start,
-    Host,
+    drain, health, pause_point, proxy, pull, recover, registry_auth, reply, secrets, spec_hash,
+    start, Host,
 };
 use crate::report::{StepStatus, StepTimer};
 use std::time::Duration;
@@ -333,6 +333,7 @@ impl Run<'_> {
         spec.env = env;
         let port = state::color_port(spec.public_port, color);
         let clock = std::time::Instant::now();
+        let drained = self.idle_drained(color).await;
         let prior = match start::set_aside(host, &spec.app, color).await {
             Ok(Some(running)) => Prior::Aside { running },
             Ok(None) => Prior::None,
@@ -365,7 +366,7 @@ impl Run<'_> {
         match started {
             Ok(name) => {
                 t.ok(format!(
-                    "{name} on 127.0.0.1:{port} (previous {color} set aside: {aside_ms} ms, stopped while the new one was created: {created_ms} ms, docker start: {} ms)",
+                    "{name} on 127.0.0.1:{port} ({drained}previous {color} set aside: {aside_ms} ms, stopped while the new one was created: {created_ms} ms, docker start: {} ms)",
                     clock.elapsed().as_millis() - aside_ms - created_ms
                 ));
                 Ok(name)
@@ -376,6 +377,32 @@ impl Run<'_> {
                     "{e:#}; the live version keeps serving"
                 )))
             }
+        }
+    }
+
+    /// The idle color may still be draining: a rollback (or a deploy before this one) returns
+    /// at its switch and leaves the color it left answering its last requests. Its container
+    /// is touched only once the proxy counts no request on it (`scur` 0), or after the drain
+    /// time; the words say how long that took and what the deadline cut.
+    async fn idle_drained(&self, color: Color) -> String {
+        let proxy_runs = self.pair.proxy.as_ref().is_some_and(|p| p.running);
+        let idle_runs = self.pair.slot(color).is_some_and(|s| s.running);
+        if !(proxy_runs && idle_runs) {
+            return String::new();
+        }
+        let clock = std::time::Instant::now();
+        let within = Duration::from_millis(self.spec.drain_ms);
+        // An unreadable count is no reason to wait: the proxy would not route to it either.
+        let left = drain::until_idle(self.host, &self.spec.app, color, within)
+            .await
+            .unwrap_or(0);
+        let waited = clock.elapsed().as_millis();
+        match left {
+            0 if waited < 25 => String::new(),
+            0 => format!("{color} finished its last requests first: {waited} ms, "),
+            n => format!(
+                "{color} still had {n} requests in flight at its drain deadline ({waited} ms), "
+            ),
         }
     }
 
