@@ -30,6 +30,30 @@ pub async fn until_idle(
     }
 }
 
+/// Before a color's container is stopped or removed: lets the requests the proxy still counts
+/// on it finish, for at most `within`. `Some(phrase)` when it had to wait (how long, and what
+/// the deadline cut); an unreadable count is no reason to wait, since the proxy would not route
+/// to that color either.
+pub async fn before_stopping(
+    host: &Host,
+    app: &str,
+    color: Color,
+    within: Duration,
+) -> Option<String> {
+    if proxy::sessions(host, app, color).await.unwrap_or(0) == 0 {
+        return None;
+    }
+    let clock = Instant::now();
+    let left = until_idle(host, app, color, within).await.unwrap_or(0);
+    let waited = clock.elapsed().as_millis();
+    Some(match left {
+        0 => format!("{color} finished its last requests first: {waited} ms"),
+        n => {
+            format!("{color} still had {n} requests in flight at its drain deadline ({waited} ms)")
+        }
+    })
+}
+
 /// How long recovery lets a color it is about to remove finish its requests: the default
 /// `--drain` (a container's own drain setting is not among its labels).
 pub const RECOVERY_DRAIN: Duration = Duration::from_secs(10);

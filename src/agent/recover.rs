@@ -273,17 +273,8 @@ pub async fn recover(
         // A rollback returns at its switch: the color it left may still answer its last
         // requests. They finish before its container goes.
         if proxy_up && idle.running {
-            let left =
-                super::drain::until_idle(host, app, idle.color, super::drain::RECOVERY_DRAIN)
-                    .await
-                    .unwrap_or(0);
-            if left > 0 {
-                fixed.push(format!(
-                    "{} still had {left} requests in flight after {} s",
-                    idle.name,
-                    super::drain::RECOVERY_DRAIN.as_secs()
-                ));
-            }
+            let within = super::drain::RECOVERY_DRAIN;
+            fixed.extend(super::drain::before_stopping(host, app, idle.color, within).await);
         }
         start::remove(host, &idle.name).await?;
         fixed.push(format!(

@@ -380,30 +380,21 @@ impl Run<'_> {
         }
     }
 
-    /// The idle color may still be draining: a rollback (or a deploy before this one) returns
-    /// at its switch and leaves the color it left answering its last requests. Its container
-    /// is touched only once the proxy counts no request on it (`scur` 0), or after the drain
-    /// time; the words say how long that took and what the deadline cut.
+    /// The idle color may still be answering: a deploy before this one whose drain deadline
+    /// cut requests leaves them on the color it left (a rollback's color is recovery's, see
+    /// `recover`). Its container is touched only once the proxy counts no request on it, or
+    /// after the drain time; the words say how long that took and what the deadline cut.
     async fn idle_drained(&self, color: Color) -> String {
         let proxy_runs = self.pair.proxy.as_ref().is_some_and(|p| p.running);
         let idle_runs = self.pair.slot(color).is_some_and(|s| s.running);
         if !(proxy_runs && idle_runs) {
             return String::new();
         }
-        let clock = std::time::Instant::now();
         let within = Duration::from_millis(self.spec.drain_ms);
-        // An unreadable count is no reason to wait: the proxy would not route to it either.
-        let left = drain::until_idle(self.host, &self.spec.app, color, within)
+        drain::before_stopping(self.host, &self.spec.app, color, within)
             .await
-            .unwrap_or(0);
-        let waited = clock.elapsed().as_millis();
-        match left {
-            0 if waited < 25 => String::new(),
-            0 => format!("{color} finished its last requests first: {waited} ms, "),
-            n => format!(
-                "{color} still had {n} requests in flight at its drain deadline ({waited} ms), "
-            ),
-        }
+            .map(|phrase| format!("{phrase}, "))
+            .unwrap_or_default()
     }
 
     /// The health gate, while the next proxy config is written and checked, so the switch
