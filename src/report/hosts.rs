@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 /// One host's result: what it did, in a few words, and the colors before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "StoredHost")]
 pub struct HostRecord {
     pub host: String,
     /// The agent's outcome (`deployed`, `rolled_back`, `nothing_to_roll_back`, ...) or, for a
@@ -17,19 +16,27 @@ pub struct HostRecord {
     pub outcome: String,
     /// False for a host whose agent never answered (the fields below are then what was known
     /// before the command, or nothing).
+    #[serde(default)]
     pub replied: bool,
+    #[serde(default)]
     pub live_before: Option<Color>,
     /// The color serving after the command, when the host reported it.
+    #[serde(default)]
     pub live_after: Option<Color>,
     /// The image and digest the live color runs after the command.
+    #[serde(default)]
     pub image: Option<String>,
+    #[serde(default)]
     pub digest: Option<String>,
     /// What a rollback would return to.
+    #[serde(default)]
     pub rollback_target: Option<RollbackTarget>,
+    #[serde(default)]
     pub first_deployment: bool,
+    #[serde(default)]
     pub message: String,
     /// The last lines of the new container's log, when the host sent them (a failed start).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
 }
 
@@ -112,61 +119,26 @@ impl HostRecord {
     }
 }
 
-/// A host as `run.json` stores it: this layout, or the one before it (`{host, reply}`, the
-/// agent's whole reply), which `bluegreen report --run` still reads.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StoredHost {
-    Record(RecordFields),
-    Reply {
-        host: String,
-        reply: Box<AgentReply>,
-    },
-}
-
-#[derive(Deserialize)]
-struct RecordFields {
-    host: String,
-    outcome: String,
-    #[serde(default)]
-    replied: bool,
-    #[serde(default)]
-    live_before: Option<Color>,
-    #[serde(default)]
-    live_after: Option<Color>,
-    #[serde(default)]
-    image: Option<String>,
-    #[serde(default)]
-    digest: Option<String>,
-    #[serde(default)]
-    rollback_target: Option<RollbackTarget>,
-    #[serde(default)]
-    first_deployment: bool,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    log_tail: Vec<String>,
-}
-
-impl From<StoredHost> for HostRecord {
-    fn from(stored: StoredHost) -> HostRecord {
-        match stored {
-            StoredHost::Reply { host, reply } => HostRecord::from_reply(&host, None, &reply),
-            StoredHost::Record(r) => HostRecord {
-                host: r.host,
-                outcome: r.outcome,
-                replied: r.replied,
-                live_before: r.live_before,
-                live_after: r.live_after,
-                image: r.image,
-                digest: r.digest,
-                rollback_target: r.rollback_target,
-                first_deployment: r.first_deployment,
-                message: r.message,
-                log_tail: r.log_tail,
-            },
-        }
+/// `run.json`'s hosts (`RunReport::hosts`): this layout, or the one before it (`{host, reply}`,
+/// the agent's whole reply), which `bluegreen report --run` still reads.
+pub fn stored_hosts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<HostRecord>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Record(HostRecord),
+        Reply {
+            host: String,
+            reply: Box<AgentReply>,
+        },
     }
+    let stored = Vec::<Stored>::deserialize(d)?;
+    Ok(stored
+        .into_iter()
+        .map(|s| match s {
+            Stored::Record(r) => r,
+            Stored::Reply { host, reply } => HostRecord::from_reply(&host, None, &reply),
+        })
+        .collect())
 }
 
 /// The live color across all hosts.
@@ -261,7 +233,7 @@ mod tests {
                 "events": [], "log_tail": ["started"]
             }
         });
-        let record: HostRecord = serde_json::from_value(legacy).unwrap();
+        let record = stored_hosts(serde_json::json!([legacy])).unwrap().remove(0);
         assert_eq!(record.outcome, "deployed");
         assert!(record.replied);
         assert_eq!(record.live_before, Some(Color::Blue));
@@ -272,8 +244,7 @@ mod tests {
             Some("shop:v1")
         );
         assert_eq!(record.log_tail, ["started"]);
-        let again: HostRecord =
-            serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+        let again = stored_hosts(serde_json::json!([record])).unwrap().remove(0);
         assert_eq!(again, record, "the current layout reads back as written");
     }
 

@@ -169,6 +169,7 @@ pub struct RunReport {
     pub events: Vec<Event>,
     #[serde(default)]
     pub commands: Vec<CommandRun>,
+    #[serde(deserialize_with = "crate::report::hosts::stored_hosts")]
     pub hosts: Vec<HostRecord>,
     #[serde(default)]
     pub image: Option<ImageFacts>,
