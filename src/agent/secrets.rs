@@ -39,10 +39,21 @@ pub fn redact_reply(mut reply: AgentReply) -> AgentReply {
     reply
 }
 
+/// The host's Parameter Store client: the credential chain (the instance role, through IMDS)
+/// is resolved once per agent run, however many reads the deploy makes.
+async fn ssm_client() -> &'static aws_sdk_ssm::Client {
+    static CLIENT: tokio::sync::OnceCell<aws_sdk_ssm::Client> = tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            aws_sdk_ssm::Client::new(&config)
+        })
+        .await
+}
+
 /// Reads every parameter under `path` (recursively, decrypted).
 pub async fn from_ssm(path: &str) -> anyhow::Result<Vec<EnvVar>> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let ssm = aws_sdk_ssm::Client::new(&config);
+    let ssm = ssm_client().await;
     let mut pages = ssm
         .get_parameters_by_path()
         .path(path)
@@ -77,8 +88,7 @@ pub async fn from_ssm(path: &str) -> anyhow::Result<Vec<EnvVar>> {
 /// One parameter's value, decrypted (a SecureString), read with the host's credentials. The
 /// caller decides which parts of it are secret and [`remember`]s them.
 pub async fn parameter(name: &str) -> anyhow::Result<String> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let ssm = aws_sdk_ssm::Client::new(&config);
+    let ssm = ssm_client().await;
     let answer = ssm
         .get_parameter()
         .name(name)
