@@ -164,6 +164,11 @@ pub struct RolloutLimits {
 }
 
 impl RolloutLimits {
+    /// How many batches a rollout to `hosts` hosts takes (the rollout's `chunks`).
+    pub fn batches(&self, hosts: usize) -> usize {
+        hosts.div_ceil(self.batch_size.max(1))
+    }
+
     /// Resolves the flags against the fleet size. A concurrency of 0 (or a percentage that
     /// rounds to 0) is an error rather than a silent 1: the user asked for something else.
     pub fn resolve(

@@ -196,7 +196,7 @@ impl Fleet {
     fn batches(&self) -> usize {
         match self {
             Fleet::Local(_) => 1,
-            Fleet::Ssm(f) => f.hosts.len().div_ceil(f.limits.batch_size.max(1)),
+            Fleet::Ssm(f) => f.limits.batches(f.hosts.len()),
         }
     }
 }
