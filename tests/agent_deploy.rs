@@ -616,7 +616,7 @@ fn wrk_path(port: u16, path: &str, secs: u32) -> (u64, u64) {
 /// An app that closes each keep-alive connection after its response without saying so (a
 /// keep-alive timeout shorter than the proxy's): HAProxy reuses a connection the app closed.
 /// With retries off that fails requests at steady state; the proxy's defaults (retry on
-/// connection failure and empty response, for replayable requests) fail none. Two apps, so
+/// connection failure and empty response, for replayable requests) fail almost none. Two apps, so
 /// each proxy starts with its own config (a running proxy reads its defaults once).
 #[tokio::test]
 async fn the_proxy_survives_an_app_that_closes_keep_alive_connections() {
@@ -635,13 +635,13 @@ async fn the_proxy_survives_an_app_that_closes_keep_alive_connections() {
     let r = bare.deploy(without_retries).await;
     assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
     let port = bare.port;
-    let (requests, failed) = tokio::task::spawn_blocking(move || wrk(port, 3))
+    let (requests, failed_without) = tokio::task::spawn_blocking(move || wrk(port, 3))
         .await
         .unwrap();
     assert!(requests > 1_000, "load ran: {requests}");
     assert!(
-        failed > 0,
-        "with retries off the closed connections show ({failed} of {requests})"
+        failed_without > 0,
+        "with retries off the closed connections show ({failed_without} of {requests})"
     );
 
     let t = TestApp::new();
@@ -652,7 +652,16 @@ async fn the_proxy_survives_an_app_that_closes_keep_alive_connections() {
         .await
         .unwrap();
     assert!(requests > 1_000, "load ran: {requests}");
-    assert_eq!(failed, 0, "the default proxy retries ({requests} requests)");
+    // What is left with retries on is HAProxy closing a reused client connection without a
+    // response when the app's close races its retry (haproxy/haproxy#1109): no request is
+    // logged as failed, and HTTP clients retry an idempotent request on such a connection;
+    // wrk does not. On a loaded machine that is 0 to 2 of about 4,000, against 40 to 170
+    // without retries.
+    assert!(
+        failed * 1_000 <= requests && failed * 10 <= failed_without,
+        "the default proxy retries: {failed} of {requests} failed, \
+         {failed_without} with retries off"
+    );
 }
 
 /// A deploy right after a rollback: the rollback returns at its switch, and the color it left
