@@ -90,12 +90,14 @@ fn recommendations_come_from_the_measurements() {
     let report = fixture();
     let facts = ReportFacts::from_report(&report);
     let codes: Vec<_> = facts.recommendations.iter().map(|r| r.code).collect();
-    // Host 2's health step took 34.1 s (> 30 s); it had no prior version; lint found one
-    // deprecated action; the scan found 2 high. The image (212 MiB) is under the size threshold.
+    // Host 2's health step took 34.1 s (> 30 s); host 1's receipt counts 3 failed requests;
+    // host 2 had no prior version; lint found one deprecated action; the scan found 2 high. The
+    // image (212 MiB) is under the size threshold.
     assert_eq!(
         codes,
         [
             "slow-readiness",
+            "failed-during-switch",
             "no-rollback-target",
             "deprecated-actions",
             "scan-findings"
@@ -248,6 +250,26 @@ fn huge_runs_are_trimmed_by_rows_never_mid_table() {
         assert_tables_whole(doc);
     }
     assert!(summary.contains("### Hosts") && summary.contains("### Lint"));
+    let failing: Vec<_> = facts
+        .recommendations
+        .iter()
+        .filter(|r| r.code == "failed-during-switch")
+        .collect();
+    assert_eq!(
+        failing.len(),
+        1,
+        "one recommendation for every failing host"
+    );
+    assert!(
+        failing[0].message.contains("on 3001 host(s)")
+            && failing[0].message.contains("and 2998 more host(s)"),
+        "{}",
+        failing[0].message
+    );
+    assert!(
+        summary.contains("**9,003 of 37,047,345 requests failed while 3001 hosts switched"),
+        "the fleet's receipt sums the hosts"
+    );
 }
 
 fn assert_tables_whole(doc: &str) {

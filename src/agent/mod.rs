@@ -15,6 +15,7 @@ pub mod lock;
 pub mod protocol;
 pub mod proxy;
 pub mod pull;
+pub mod receipt;
 pub mod recover;
 pub mod registry_auth;
 pub mod render;
@@ -253,6 +254,7 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
         apps: vec![],
         events: host.events.snapshot(),
         log_tail: vec![],
+        receipt: None,
     }
 }
 

@@ -320,6 +320,9 @@ pub struct AgentReply {
     /// The last log lines of a container that failed, bounded in size.
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// What users saw during the switch, from the proxy (a deploy that switched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<crate::report::receipt::Receipt>,
 }
 
 impl AgentReply {
@@ -395,6 +398,7 @@ mod tests {
             apps: vec![],
             events: vec![],
             log_tail: vec![],
+            receipt: None,
         };
         let out = format!(
             "pulling...\n{}\r\ntrailing\n",

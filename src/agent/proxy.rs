@@ -11,7 +11,7 @@ use super::state::{self, Marker, ProxySlot};
 use super::Host;
 use anyhow::{bail, Context};
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{LogsOptions, RemoveContainerOptions};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -21,8 +21,22 @@ use tokio::net::UnixStream;
 
 /// The config directory of the official HAProxy image.
 pub const CONFIG_DIR: &str = "/usr/local/etc/haproxy";
+/// The frontend users connect to.
+pub const FRONTEND: &str = "public";
 /// The backend holding both colors.
 pub const BACKEND: &str = "app";
+/// The proxy container's log: Docker's `local` driver, rotated, so a line per request (the
+/// receipt's response times) never fills the host's disk.
+pub const LOG_MAX_SIZE: &str = "20m";
+pub const LOG_MAX_FILES: &str = "3";
+/// The first word of a request's log line.
+pub const LOG_PREFIX: &str = "bgreq";
+
+/// HAProxy's `log-format` of a request: when its answer ended (ms since the epoch, taken when
+/// the line is written, which is the end of the request), its status (-1 without an answer),
+/// its active time (ms), the server and the termination state.
+pub const LOG_FORMAT: &str = "bgreq %[date(0,ms)] %ST %Ta %s %ts";
+
 /// The response header naming the color that served.
 pub const COLOR_HEADER: &str = "x-bluegreen-color";
 
@@ -144,8 +158,12 @@ pub fn render_body(layout: &Layout, live: Color) -> String {
          \x20 stats socket {CONFIG_DIR}/admin.sock mode 600 level admin\n\
          \x20 stats timeout 30s\n\
          \x20 maxconn 4000\n\
+         \x20 log stdout format raw local0 info\n\
          defaults\n\
          \x20 mode http\n\
+         \x20 log global\n\
+         \x20 option dontlognull\n\
+         \x20 log-format \"{log_format}\"\n\
          \x20 option redispatch\n\
          \x20 retries 3\n\
          \x20 retry-on conn-failure empty-response response-timeout\n\
@@ -153,7 +171,7 @@ pub fn render_body(layout: &Layout, live: Color) -> String {
          \x20 timeout client 60s\n\
          \x20 timeout server 60s\n\
          \x20 timeout http-keep-alive 60s\n\
-         frontend public\n\
+         frontend {FRONTEND}\n\
          \x20 bind {addr}:{port}\n\
          \x20 default_backend {BACKEND}\n\
          backend {BACKEND}\n\
@@ -167,6 +185,7 @@ pub fn render_body(layout: &Layout, live: Color) -> String {
         } else {
             String::new()
         },
+        log_format = LOG_FORMAT,
         addr = layout.public_address,
         port = layout.public_port,
         blue = server(Color::Blue),
@@ -293,6 +312,13 @@ async fn create(
             network_mode: Some("host".into()),
             binds: Some(vec![format!("{}:{CONFIG_DIR}", dir.display())]),
             restart_policy: super::restart_unless_stopped(),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("local".into()),
+                config: Some(HashMap::from([
+                    ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
+                    ("max-file".to_string(), LOG_MAX_FILES.to_string()),
+                ])),
+            }),
             ..confinement
         }),
         ..Default::default()

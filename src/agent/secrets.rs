@@ -122,6 +122,7 @@ mod tests {
             apps: vec![],
             events: vec![],
             log_tail: vec!["DATABASE_URL=pg://u:PLANTED-db-pass@db/shop".into()],
+            receipt: None,
         };
         let out = redact_reply(reply);
         assert_eq!(out.log_tail, vec!["DATABASE_URL=***".to_string()]);

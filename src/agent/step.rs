@@ -34,6 +34,8 @@ pub enum Step {
     SwitchBack,
     /// A rollback's probe of the warm prior.
     Probe,
+    /// What users saw from the switch to the end of the drain (the proxy's receipt).
+    Receipt,
     /// The whole command.
     Total,
 }
@@ -54,6 +56,7 @@ impl Step {
             Step::Drain => "drain",
             Step::SwitchBackConfig | Step::SwitchBack => "switch-back",
             Step::Probe => "probe",
+            Step::Receipt => "receipt",
             Step::Total => "total",
         }
     }

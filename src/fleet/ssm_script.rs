@@ -270,6 +270,7 @@ mod tests {
             apps: vec![],
             events: vec![],
             log_tail: vec![],
+            receipt: None,
         }
     }
 

@@ -10,8 +10,8 @@
 
 use crate::gha::commands::{end_group, group};
 use crate::report::event::{Echo, Event, Scope, StepStatus};
-use crate::report::facts::human_ms;
 use crate::report::log::event_line;
+use crate::report::units::human_ms;
 use crate::report::Redactor;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

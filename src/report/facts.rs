@@ -7,6 +7,9 @@
 use crate::report::event::{Scope, StepStatus};
 use crate::report::hosts::FleetColor;
 use crate::report::model::RunReport;
+use crate::report::receipt::{FleetReceipt, Receipt};
+use crate::report::timeline::Timeline;
+use crate::report::units::{human_bytes, human_ms, thousands};
 use serde::Serialize;
 
 /// The engine's step that waits for the new container's health check to pass (the engine
@@ -32,6 +35,18 @@ pub struct StepRow {
     pub detail: String,
 }
 
+impl StepRow {
+    /// The host of a host's step; `None` for the pipeline's own.
+    pub fn host(&self) -> Option<&str> {
+        self.scope.strip_prefix("host:")
+    }
+
+    /// `ok`, `warning`, `failed`, ...
+    pub fn status_word(&self) -> String {
+        format!("{:?}", self.status).to_lowercase()
+    }
+}
+
 /// A recommendation computed from a measurement, with a stable code for tooling.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recommendation {
@@ -47,6 +62,10 @@ pub struct ReportFacts {
     pub live_after: FleetColor,
     /// The image reference the run deployed (or the live one after a rollback).
     pub image_ref: Option<String>,
+    /// The hosts' receipts summed (`None` when no host switched from a serving color).
+    pub receipt: Option<FleetReceipt>,
+    /// Every timed step, a lane for the pipeline and one per host.
+    pub timeline: Timeline,
     pub recommendations: Vec<Recommendation>,
 }
 
@@ -58,6 +77,8 @@ impl ReportFacts {
             live_before: FleetColor::of(hosts.iter().map(|h| h.live_before)),
             live_after: FleetColor::of(hosts.iter().map(|h| h.live_after)),
             image_ref: image_ref(report),
+            receipt: FleetReceipt::of(hosts.iter().filter_map(|h| h.receipt.as_ref())),
+            timeline: Timeline::of(report),
             recommendations: recommendations(report),
         }
     }
@@ -89,6 +110,47 @@ fn image_ref(report: &RunReport) -> Option<String> {
         .as_ref()
         .map(|i| i.reference.clone())
         .or_else(|| report.hosts.iter().find_map(|h| h.image.clone()))
+}
+
+/// One recommendation for the hosts whose receipt counts failed requests, the worst named.
+fn failed_during_switch(report: &RunReport) -> Option<Recommendation> {
+    const NAMED: usize = 3;
+    let mut failing: Vec<(&str, &Receipt)> = report
+        .hosts
+        .iter()
+        .filter_map(|h| Some((h.host.as_str(), h.receipt.as_ref()?)))
+        .filter(|(_, r)| r.during.failed() > 0)
+        .collect();
+    if failing.is_empty() {
+        return None;
+    }
+    failing.sort_by_key(|(_, r)| std::cmp::Reverse(r.during.failed()));
+    let mut named: Vec<String> = failing
+        .iter()
+        .take(NAMED)
+        .map(|(host, r)| {
+            format!(
+                "{host}: {} of {} ({})",
+                thousands(r.during.failed()),
+                thousands(r.during.requests),
+                r.during.breakdown()
+            )
+        })
+        .collect();
+    if failing.len() > NAMED {
+        named.push(format!("and {} more host(s)", failing.len() - NAMED));
+    }
+    Some(Recommendation {
+        code: "failed-during-switch",
+        message: format!(
+            "requests failed during the switch on {} host(s): {}. Look for the old version \
+             stopping before its requests finished (a longer --drain), a new version that was \
+             not ready for load (a health path that answers only when the app can serve), or app \
+             errors in its log",
+            failing.len(),
+            named.join("; ")
+        ),
+    })
 }
 
 fn recommendations(report: &RunReport) -> Vec<Recommendation> {
@@ -131,6 +193,7 @@ fn recommendations(report: &RunReport) -> Vec<Recommendation> {
             ),
         });
     }
+    out.extend(failed_during_switch(report));
     let without_target: Vec<&str> = report
         .hosts
         .iter()
@@ -194,30 +257,6 @@ fn slow_steps<'a>(
             }
             _ => None,
         })
-}
-
-/// `1.2 s`, `350 ms`, `2 min 05 s`: durations as people read them.
-pub fn human_ms(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms} ms"),
-        1_000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
-        _ => format!("{} min {:02} s", ms / 60_000, (ms % 60_000) / 1000),
-    }
-}
-
-/// `512 B`, `3.4 MiB`, `1.2 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const KIB: f64 = 1024.0;
-    let b = bytes as f64;
-    if b < KIB {
-        format!("{bytes} B")
-    } else if b < KIB * KIB {
-        format!("{:.1} KiB", b / KIB)
-    } else if b < KIB * KIB * KIB {
-        format!("{:.1} MiB", b / (KIB * KIB))
-    } else {
-        format!("{:.2} GiB", b / (KIB * KIB * KIB))
-    }
 }
 
 #[cfg(test)]

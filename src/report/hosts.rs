@@ -4,6 +4,7 @@
 //! job summary, `metrics.json`, the rollback sub-action and `status` all read these records.
 
 use crate::agent::protocol::{AgentReply, AppState, Color};
+use crate::report::receipt::Receipt;
 use serde::{Deserialize, Serialize};
 
 /// One host's result: what it did, in a few words, and the colors before and after.
@@ -38,6 +39,9 @@ pub struct HostRecord {
     /// The last lines of the new container's log, when the host sent them (a failed start).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    /// What users saw during the host's switch, from its proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 /// The color and image a rollback would return to.
@@ -76,6 +80,7 @@ impl HostRecord {
             first_deployment: reply.first_deployment,
             message: reply.message.clone(),
             log_tail: reply.log_tail.clone(),
+            receipt: reply.receipt.clone(),
         }
     }
 
@@ -93,6 +98,7 @@ impl HostRecord {
             first_deployment: false,
             message: message.to_string(),
             log_tail: Vec::new(),
+            receipt: None,
         }
     }
 
@@ -125,7 +131,7 @@ pub fn stored_hosts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<HostRe
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Stored {
-        Record(HostRecord),
+        Record(Box<HostRecord>),
         Reply {
             host: String,
             reply: Box<AgentReply>,
@@ -135,7 +141,7 @@ pub fn stored_hosts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<HostRe
     Ok(stored
         .into_iter()
         .map(|s| match s {
-            Stored::Record(r) => r,
+            Stored::Record(r) => *r,
             Stored::Reply { host, reply } => HostRecord::from_reply(&host, None, &reply),
         })
         .collect())

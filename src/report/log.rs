@@ -7,8 +7,8 @@
 //! ```
 
 use crate::report::event::{Event, StepStatus};
-use crate::report::facts::human_ms;
 use crate::report::model::RunReport;
+use crate::report::units::human_ms;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Renders the whole log as text (not yet redacted: the caller writes it through the

@@ -6,9 +6,11 @@
 //! still too large it is rendered again with fewer rows. Cells are capped too, so one huge
 //! message cannot push a table over the limit.
 
-use crate::report::facts::{human_bytes, human_ms, ReportFacts};
+use crate::report::facts::ReportFacts;
 use crate::report::hosts::HostRecord;
 use crate::report::model::RunReport;
+use crate::report::timeline;
+use crate::report::units::{human_bytes, human_ms};
 
 /// GitHub drops a step summary above 1 MiB; stay well below so the runner never discards it.
 pub const SUMMARY_LIMIT_BYTES: usize = 900 * 1024;
@@ -87,7 +89,10 @@ fn summary_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         headline(report, facts),
         reason_line(report),
         pipeline_section(facts, rows),
+        timeline_section(facts, rows),
+        folded(&host_steps_section(facts, rows)),
         hosts_section(&report.hosts, rows),
+        receipt_section(report, facts, rows),
         recommendations_section(facts),
         image_section(report),
         lint_section(report, rows),
@@ -100,20 +105,17 @@ fn summary_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
 }
 
 fn comment_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usize) -> String {
-    let pipeline = pipeline_section(facts, rows);
-    let details = format!(
-        "<details><summary>Pipeline ({} steps)</summary>\n\n{}\n</details>\n",
-        facts.steps.len(),
-        pipeline.trim_start_matches("### Pipeline\n\n")
-    );
     [
         comment_marker(&report.app, &report.environment) + "\n",
         title(report),
         headline(report, facts),
         reason_line(report),
         hosts_section(&report.hosts, rows),
+        receipt_section(report, facts, rows),
         recommendations_section(facts),
-        details,
+        timeline_section(facts, rows),
+        folded(&pipeline_section(facts, rows)),
+        folded(&host_steps_section(facts, rows)),
         footer(links, report),
     ]
     .into_iter()
@@ -163,14 +165,14 @@ fn reason_line(report: &RunReport) -> String {
         .unwrap_or_default()
 }
 
+/// The pipeline's own steps (lint, image, preflight, the rollout as a whole, verify-live).
 fn pipeline_section(facts: &ReportFacts, rows: usize) -> String {
     let body = table(
-        &["Step", "Where", "Status", "Duration", "Detail"],
-        facts.steps.iter().map(|s| {
+        &["Step", "Status", "Duration", "Detail"],
+        facts.steps.iter().filter(|s| s.host().is_none()).map(|s| {
             vec![
                 s.step.clone(),
-                s.scope.clone(),
-                format!("{:?}", s.status).to_lowercase(),
+                s.status_word(),
                 s.duration_ms.map(human_ms).unwrap_or_default(),
                 s.detail.clone(),
             ]
@@ -178,6 +180,57 @@ fn pipeline_section(facts: &ReportFacts, rows: usize) -> String {
         rows,
     );
     format!("### Pipeline\n\n{body}")
+}
+
+/// Every host step with its detail, host by host.
+fn host_steps_section(facts: &ReportFacts, rows: usize) -> String {
+    let mut steps: Vec<_> = facts.steps.iter().filter(|s| s.host().is_some()).collect();
+    if steps.is_empty() {
+        return String::new();
+    }
+    // Stable: each host's steps stay in time order.
+    steps.sort_by_key(|s| s.host());
+    let body = table(
+        &["Host", "Step", "Status", "Duration", "Detail"],
+        steps.iter().map(|s| {
+            vec![
+                s.host().unwrap_or_default().to_string(),
+                s.step.clone(),
+                s.status_word(),
+                s.duration_ms.map(human_ms).unwrap_or_default(),
+                s.detail.clone(),
+            ]
+        }),
+        rows,
+    );
+    format!("### Host steps ({})\n\n{body}", steps.len())
+}
+
+/// The gantt chart of the run and each host's step durations.
+fn timeline_section(facts: &ReportFacts, rows: usize) -> String {
+    let Some(chart) = facts.timeline.mermaid(rows) else {
+        return String::new();
+    };
+    let (header, host_rows) = timeline::host_rows(&facts.timeline);
+    let durations = if host_rows.is_empty() {
+        String::new()
+    } else {
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        format!("\n{}", table(&header, host_rows.into_iter(), rows))
+    };
+    format!("### Timeline\n\n{chart}{durations}")
+}
+
+/// A section folded in a `<details>` block, its heading as the summary line.
+fn folded(section: &str) -> String {
+    let Some((heading, body)) = section.split_once("\n\n") else {
+        return String::new();
+    };
+    format!(
+        "<details><summary>{}</summary>\n\n{}\n</details>\n",
+        heading.trim_start_matches("### "),
+        body
+    )
 }
 
 fn hosts_section(hosts: &[HostRecord], rows: usize) -> String {
@@ -209,6 +262,36 @@ fn hosts_section(hosts: &[HostRecord], rows: usize) -> String {
         rows,
     );
     format!("### Hosts\n\n{body}")
+}
+
+/// What users saw during each switch: the fleet's sum, then one line per host that switched.
+fn receipt_section(report: &RunReport, facts: &ReportFacts, rows: usize) -> String {
+    let Some(fleet) = &facts.receipt else {
+        return String::new();
+    };
+    let switched: Vec<_> = report
+        .hosts
+        .iter()
+        .filter_map(|h| h.receipt.as_ref().map(|r| (h, r)))
+        .collect();
+    let mut out = format!(
+        "### What users saw
+
+**{}**
+
+",
+        inline(&fleet.line())
+    );
+    for (h, r) in switched.iter().take(rows) {
+        out.push_str(&format!("- `{}`: {}\n", cell(&h.host), inline(&r.line())));
+    }
+    if switched.len() > rows {
+        out.push_str(&format!(
+            "- … and {} more host(s) in metrics.json\n",
+            switched.len() - rows
+        ));
+    }
+    out
 }
 
 fn recommendations_section(facts: &ReportFacts) -> String {

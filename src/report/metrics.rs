@@ -8,6 +8,7 @@ use crate::report::event::StepStatus;
 use crate::report::facts::{Recommendation, ReportFacts};
 use crate::report::hosts::FleetColor;
 use crate::report::model::{RunReport, RunStatus, ScanCounts};
+use crate::report::receipt::{FleetReceipt, Receipt};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -30,6 +31,9 @@ pub struct Metrics<'a> {
     pub lint: Option<LintCounts>,
     pub steps: Vec<StepMetric<'a>>,
     pub hosts: Vec<HostMetric<'a>>,
+    /// What users saw while the hosts switched, summed (`null` when no host switched from a
+    /// serving color).
+    pub receipt: Option<&'a FleetReceipt>,
     pub recommendations: &'a [Recommendation],
 }
 
@@ -73,6 +77,7 @@ pub struct HostMetric<'a> {
     pub digest: Option<&'a str>,
     pub rollback_target_color: Option<crate::agent::protocol::Color>,
     pub first_deployment: bool,
+    pub receipt: Option<&'a Receipt>,
 }
 
 /// Builds the metrics record from the report and its derived facts.
@@ -125,8 +130,10 @@ pub fn metrics<'a>(report: &'a RunReport, facts: &'a ReportFacts) -> Metrics<'a>
                 digest: h.digest.as_deref(),
                 rollback_target_color: h.rollback_target.as_ref().map(|t| t.color),
                 first_deployment: h.first_deployment,
+                receipt: h.receipt.as_ref(),
             })
             .collect(),
+        receipt: facts.receipt.as_ref(),
         recommendations: &facts.recommendations,
     }
 }

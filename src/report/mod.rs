@@ -15,7 +15,10 @@ pub mod markdown;
 pub mod metrics;
 pub mod model;
 pub mod outputs;
+pub mod receipt;
 pub mod redact;
+pub mod timeline;
+pub mod units;
 pub mod write;
 
 pub use event::{Event, EventLog, Scope, StepStatus, StepTimer};

@@ -7,7 +7,7 @@ use super::{probe_address, stop, Run, Stop, Undo, ACTION};
 use crate::agent::protocol::{AgentReply, Color, Outcome};
 use crate::agent::state::{self, Marker, Slot};
 use crate::agent::step::{Step, VERIFY_WITHIN};
-use crate::agent::{drain, health, pause_point, proxy, reply, start, switch, verify};
+use crate::agent::{drain, health, pause_point, proxy, receipt, reply, start, switch, verify};
 use crate::report::{StepStatus, StepTimer};
 use chrono::Utc;
 use std::time::Duration;
@@ -46,7 +46,10 @@ impl Run<'_> {
         // Once the config is renamed, the way back is the revert (which then does the rest).
         self.undo.push(Undo::Revert);
         let switched = match old {
-            Some(_) => switch::commit_and_route(host, app, &marker, body, Step::SwitchConfig).await,
+            Some(_) => {
+                self.switched = Some(receipt::mark(host, app).await);
+                switch::commit_and_route(host, app, &marker, body, Step::SwitchConfig).await
+            }
             None => match proxy::commit(host, app, &marker, body) {
                 Ok(()) => {
                     pause_point(Step::SwitchConfig).await;
@@ -197,9 +200,26 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// What users saw since the switch, as the proxy counted and logged it; once per deploy
+    /// (after the drain, or after a switch back).
+    pub(super) async fn take_receipt(&mut self) {
+        let Some(mark) = self.switched.take() else {
+            return;
+        };
+        let t = self.timer(Step::Receipt);
+        let taken = receipt::take(self.host, &self.spec.app, &mark).await;
+        let status = if taken.during.failed() > 0 {
+            StepStatus::Warning
+        } else {
+            StepStatus::Ok
+        };
+        t.finish(status, taken.line());
+        self.receipt = Some(taken);
+    }
+
     /// The reply: outcome, message, log lines, the state before and after, every event.
     pub(super) async fn finish(
-        &self,
+        &mut self,
         total: StepTimer,
         outcome: Outcome,
         message: String,
@@ -209,6 +229,7 @@ impl Run<'_> {
             Some(phrase) => format!("{phrase}; {message}"),
             None => message,
         };
+        self.take_receipt().await;
         if outcome.is_success() {
             total.ok(&message);
         } else {
@@ -218,6 +239,7 @@ impl Run<'_> {
         r.log_tail = logs;
         r.first_deployment = outcome == Outcome::Deployed && self.pair.live().is_none();
         r.before = Some(self.before.clone());
+        r.receipt = self.receipt.clone();
         if let Ok(after) = state::read(self.host, &self.spec.app).await {
             r.apps = vec![after.to_app_state().await];
         }

@@ -15,9 +15,10 @@ use super::protocol::{AgentReply, AppState, Color, DeploySpec, EnvVar, Outcome};
 use super::state::{self, Pair};
 use super::step::{Step, STOP_GRACE_SECS};
 use super::{
-    drain, health, pause_point, proxy, pull, recover, registry_auth, reply, secrets, spec_hash,
-    start, Host,
+    drain, health, pause_point, proxy, pull, receipt, recover, registry_auth, reply, secrets,
+    spec_hash, start, Host,
 };
+use crate::report::receipt::Receipt;
 use crate::report::{StepStatus, StepTimer};
 use std::time::Duration;
 
@@ -109,6 +110,8 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
         before,
         undo: Vec::new(),
         reverted: recover::reverted(&fixed).cloned(),
+        switched: None,
+        receipt: None,
     };
     let end = run.steps().await;
     let end = match end {
@@ -153,6 +156,10 @@ struct Run<'a> {
     undo: Vec<Undo>,
     /// The phrase of an interrupted switch this deploy reverted first.
     reverted: Option<String>,
+    /// The proxy's counters at the switch from a serving color.
+    switched: Option<receipt::Mark>,
+    /// What users saw from the switch to the end of the drain (or of the switch back).
+    receipt: Option<Receipt>,
 }
 
 impl Run<'_> {
@@ -180,6 +187,7 @@ impl Run<'_> {
         pause_point(Step::Verified).await;
         if let Some(old) = &old {
             self.drain(old, color).await?;
+            self.take_receipt().await;
         }
         pause_point(Step::Drain).await;
         Ok(Done {

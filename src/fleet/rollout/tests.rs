@@ -35,6 +35,7 @@ fn reply(host: &str, action: &str, outcome: Outcome) -> AgentReply {
             detail: String::new(),
         }],
         log_tail: vec![],
+        receipt: None,
     }
 }
 

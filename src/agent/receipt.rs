@@ -1,0 +1,360 @@
+//! Measures a switch's receipt ([`crate::report::receipt::Receipt`]): the proxy's counters
+//! marked at the switch and read again at the end of the drain, and the response times of the
+//! proxy's own log of each request over that window and the same length of time before it.
+//!
+//! The proxy logs one line per request to its stdout ([`proxy::LOG_FORMAT`], `bgreq <end ms> <status>
+//! <active ms> <server> <termination>`), which Docker keeps in a size-bounded log
+//! (`proxy::create`). The log is read as a stream into two histograms: bounded memory, however
+//! many requests the window held.
+
+use super::proxy::{self, LOG_PREFIX};
+use super::{state, stats, Host};
+use crate::report::receipt::{Counts, Receipt, Times};
+use bollard::query_parameters::LogsOptions;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// How often the log is read again when it holds fewer lines than the counters count (Docker
+/// copies the proxy's stdout asynchronously), and how long between.
+const LOG_READS: u32 = 3;
+const LOG_SETTLE: Duration = Duration::from_millis(100);
+
+/// The counters at the switch.
+#[derive(Debug, Clone)]
+pub struct Mark {
+    pub at: DateTime<Utc>,
+    totals: Option<Totals>,
+}
+
+/// Marks the switch: the time and the proxy's counters (`None` when the proxy did not answer;
+/// the receipt then says so).
+pub async fn mark(host: &Host, app: &str) -> Mark {
+    Mark {
+        at: Utc::now(),
+        totals: totals(host, app).await.ok(),
+    }
+}
+
+/// The receipt of the window from `mark` to now.
+pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
+    let to = Utc::now();
+    let mut notes = Vec::new();
+    let during = match (mark.totals, totals(host, app).await) {
+        (Some(before), Ok(after)) => after.since(&before).unwrap_or_else(|| {
+            notes.push("the proxy's counters restarted during the switch".to_string());
+            after.counts
+        }),
+        (None, _) | (_, Err(_)) => {
+            notes.push("the proxy's counters could not be read".to_string());
+            Counts::default()
+        }
+    };
+    let length = to - mark.at;
+    let windows = [(mark.at, to), (mark.at - length, mark.at)];
+    let mut read = logged(host, app, windows).await;
+    for _ in 1..LOG_READS {
+        match &read {
+            Ok([d, _]) if d.requests * 100 >= during.requests * 98 => break,
+            Err(_) => break,
+            Ok(_) => {
+                tokio::time::sleep(LOG_SETTLE).await;
+                read = logged(host, app, windows).await;
+            }
+        }
+    }
+    let (during_times, before) = match read {
+        Ok([d, _]) if d.requests == 0 && during.requests > 0 => {
+            notes.push(
+                "the proxy logs no requests (started by an earlier version): response times \
+                 appear once it restarts"
+                    .to_string(),
+            );
+            (None, None)
+        }
+        Ok([d, b]) => (Some(d.times()), Some(b.times())),
+        Err(e) => {
+            notes.push(format!("the proxy's log could not be read ({e:#})"));
+            (None, None)
+        }
+    };
+    Receipt {
+        from: mark.at,
+        to,
+        during,
+        during_times,
+        before,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+/// The proxy's counters at one moment: totals since it started, and the requests in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    /// `unanswered` is not a counter of the proxy; it stays 0 here.
+    counts: Counts,
+    /// Answers of every status the frontend sent (`hrsp_1xx` to `hrsp_other`).
+    answered: u64,
+    /// Requests received and not yet answered: the backend's current sessions and queue.
+    in_flight: u64,
+}
+
+impl Totals {
+    /// The counts between `before` and `self`, or `None` when a counter went down (the proxy
+    /// restarted). A request the proxy received and neither answered nor saw the client give
+    /// up on, and that is no longer in flight, went unanswered: HAProxy closes the client's
+    /// connection without an answer and without a log line when a color stops under a request
+    /// on a reused connection (so that the client may retry it), and counts it nowhere else.
+    fn since(&self, before: &Totals) -> Option<Counts> {
+        let (a, b) = (&self.counts, &before.counts);
+        let mut counts = Counts {
+            requests: a.requests.checked_sub(b.requests)?,
+            http_5xx: a.http_5xx.checked_sub(b.http_5xx)?,
+            connection_errors: a.connection_errors.checked_sub(b.connection_errors)?,
+            response_errors: a.response_errors.checked_sub(b.response_errors)?,
+            client_aborts: a.client_aborts.checked_sub(b.client_aborts)?,
+            server_aborts: a.server_aborts.checked_sub(b.server_aborts)?,
+            unanswered: 0,
+        };
+        let answered = self.answered.checked_sub(before.answered)?;
+        let settled =
+            i128::from(answered) + i128::from(counts.client_aborts) + i128::from(self.in_flight)
+                - i128::from(before.in_flight);
+        let unanswered = i128::from(counts.requests) - settled;
+        counts.unanswered = u64::try_from(unanswered).unwrap_or(0);
+        Some(counts)
+    }
+}
+
+/// The frontend's requests and answers, the backend's errors, aborts and requests in flight,
+/// read in one `show stat`.
+async fn totals(host: &Host, app: &str) -> anyhow::Result<Totals> {
+    let csv = proxy::runtime(host, app, "show stat").await?;
+    let field = |row: (&str, &str), name: &str| {
+        stats::server_field(&csv, row.0, row.1, name).ok_or_else(|| {
+            anyhow::anyhow!("the proxy's stats have no {name} for {}/{}", row.0, row.1)
+        })
+    };
+    let (frontend, backend) = ((proxy::FRONTEND, "FRONTEND"), (proxy::BACKEND, "BACKEND"));
+    let mut answered = 0;
+    for status in [
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+    ] {
+        answered += field(frontend, status)?;
+    }
+    Ok(Totals {
+        counts: Counts {
+            requests: field(frontend, "req_tot")?,
+            http_5xx: field(frontend, "hrsp_5xx")?,
+            connection_errors: field(backend, "econ")?,
+            response_errors: field(backend, "eresp")?,
+            client_aborts: field(backend, "cli_abrt")?,
+            server_aborts: field(backend, "srv_abrt")?,
+            unanswered: 0,
+        },
+        answered,
+        in_flight: field(backend, "scur")? + field(backend, "qcur")?,
+    })
+}
+
+/// The requests of each window, read from the proxy container's log.
+async fn logged(
+    host: &Host,
+    app: &str,
+    windows: [(DateTime<Utc>, DateTime<Utc>); 2],
+) -> anyhow::Result<[Tally; 2]> {
+    let earliest = windows.iter().map(|w| w.0).min().unwrap_or(windows[0].0);
+    let options = LogsOptions {
+        stdout: true,
+        stderr: false,
+        // Docker's `since` is in whole seconds: one second early, the lines filter the rest.
+        since: i32::try_from(earliest.timestamp() - 1).unwrap_or(0),
+        ..Default::default()
+    };
+    let name = state::proxy_name(app);
+    let mut stream = host.docker.logs(&name, Some(options));
+    let mut tallies = [Tally::new()?, Tally::new()?];
+    let bounds = windows.map(|(from, to)| (from.timestamp_millis(), to.timestamp_millis()));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| anyhow::anyhow!("cannot read the log of {name}: {e}"))?;
+        for line in chunk.to_string().lines() {
+            let Some(request) = parse_line(line) else {
+                continue;
+            };
+            for (tally, (from, to)) in tallies.iter_mut().zip(bounds) {
+                if (from..to).contains(&request.end_ms) {
+                    tally.add(&request);
+                }
+            }
+        }
+    }
+    Ok(tallies)
+}
+
+/// One request's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Logged {
+    end_ms: i64,
+    status: i32,
+    active_ms: u64,
+    termination: String,
+}
+
+impl Logged {
+    /// Answered 5xx, never answered, or cut by the server.
+    fn failed(&self) -> bool {
+        self.status >= 500 || self.status <= 0 || self.termination.starts_with('S')
+    }
+}
+
+/// `bgreq 1796325944317 200 3 blue --`; anything else (the proxy's own messages) is `None`.
+fn parse_line(line: &str) -> Option<Logged> {
+    let mut words = line.split_whitespace();
+    if words.next()? != LOG_PREFIX {
+        return None;
+    }
+    let end_ms = words.next()?.parse().ok()?;
+    let status = words.next()?.parse().ok()?;
+    // `%Ta` is -1 for a request that never completed.
+    let active_ms = words.next()?.parse::<i64>().ok()?.max(0) as u64;
+    let _server = words.next()?;
+    let termination = words.next().unwrap_or("--").to_string();
+    Some(Logged {
+        end_ms,
+        status,
+        active_ms,
+        termination,
+    })
+}
+
+/// A window's requests: a count, the failures, and a histogram of active times.
+struct Tally {
+    requests: u64,
+    failed: u64,
+    times: Histogram<u64>,
+}
+
+impl Tally {
+    fn new() -> anyhow::Result<Tally> {
+        // 1 ms to 1 h at 2 significant digits: a few kilobytes whatever the traffic.
+        let times = Histogram::new_with_bounds(1, 3_600_000, 2)
+            .map_err(|e| anyhow::anyhow!("cannot size the response time histogram: {e}"))?;
+        Ok(Tally {
+            requests: 0,
+            failed: 0,
+            times,
+        })
+    }
+
+    fn add(&mut self, r: &Logged) {
+        self.requests += 1;
+        self.failed += u64::from(r.failed());
+        self.times.saturating_record(r.active_ms.max(1));
+    }
+
+    fn times(&self) -> Times {
+        let q = |q: f64| {
+            if self.requests == 0 {
+                0
+            } else {
+                self.times.value_at_quantile(q)
+            }
+        };
+        Times {
+            requests: self.requests,
+            failed: self.failed,
+            p50_ms: q(0.5),
+            p99_ms: q(0.99),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_are_read_and_other_lines_skipped() {
+        assert_eq!(
+            parse_line("bgreq 1796325944317 200 3 blue --"),
+            Some(Logged {
+                end_ms: 1_796_325_944_317,
+                status: 200,
+                active_ms: 3,
+                termination: "--".into()
+            })
+        );
+        let cut = parse_line("bgreq 1796325944317 -1 -1 green SD").unwrap();
+        assert!(cut.failed());
+        assert!(parse_line("bgreq 1796325944317 503 2001 <NOSRV> SC")
+            .unwrap()
+            .failed());
+        assert!(!parse_line("bgreq 1 200 1 blue --").unwrap().failed());
+        assert_eq!(parse_line("[NOTICE] (1) : New worker (8) forked"), None);
+        assert_eq!(parse_line("bgreq not-a-time 200 1 blue --"), None);
+        assert_eq!(parse_line("bgreq"), None);
+    }
+
+    #[test]
+    fn a_tally_gives_percentiles_of_active_time() {
+        let mut t = Tally::new().unwrap();
+        for ms in 1..=100 {
+            t.add(&Logged {
+                end_ms: 0,
+                status: if ms == 100 { 502 } else { 200 },
+                active_ms: ms,
+                termination: "--".into(),
+            });
+        }
+        let times = t.times();
+        assert_eq!((times.requests, times.failed), (100, 1));
+        assert_eq!(times.p50_ms, 50);
+        assert_eq!(times.p99_ms, 99);
+        assert_eq!(Tally::new().unwrap().times().p99_ms, 0);
+    }
+
+    #[test]
+    fn a_counter_that_went_down_is_a_restart() {
+        let at = |requests, answered, in_flight| Totals {
+            counts: Counts {
+                requests,
+                ..Counts::default()
+            },
+            answered,
+            in_flight,
+        };
+        assert_eq!(at(25, 20, 5).since(&at(10, 10, 0)).unwrap().requests, 15);
+        assert_eq!(at(10, 10, 0).since(&at(25, 20, 5)), None);
+    }
+
+    #[test]
+    fn requests_neither_answered_nor_in_flight_went_unanswered() {
+        let at = |requests, answered, in_flight, client_aborts| Totals {
+            counts: Counts {
+                requests,
+                client_aborts,
+                ..Counts::default()
+            },
+            answered,
+            in_flight,
+        };
+        // 12 in flight at the switch, 40 more received, 40 answered, 12 in flight at the end.
+        let steady = at(140, 140, 12, 0).since(&at(100, 100, 12, 0)).unwrap();
+        assert_eq!(steady.unanswered, 0);
+        // The 12 in flight at the switch lost: received 12 more, answered none, 12 in flight.
+        let cut = at(112, 100, 12, 0).since(&at(100, 100, 12, 0)).unwrap();
+        assert_eq!((cut.unanswered, cut.failed()), (12, 12));
+        // A client that gave up is its own count, not a failure of the switch.
+        let gave_up = at(110, 105, 2, 3).since(&at(100, 100, 0, 0)).unwrap();
+        assert_eq!((gave_up.unanswered, gave_up.client_aborts), (0, 3));
+        // More settled than received (a request in flight counted twice at an instant) is 0.
+        let over = at(100, 101, 1, 0).since(&at(100, 100, 0, 0)).unwrap();
+        assert_eq!(over.unanswered, 0);
+    }
+}
