@@ -209,6 +209,7 @@ fn main() {
         proxy_lines: vec![],
         pull: None,
         registry_credentials_from_ssm: None,
+        run_url: None,
     };
     let run = |request: AgentRequest| {
         runtime.block_on(handle_with(request, &EventLog::new(), config.clone()))

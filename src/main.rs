@@ -25,6 +25,9 @@ enum Command {
     Rollback(cli::rollback::RollbackCmd),
     /// Show the live color, its image, and the rollback target of each app.
     Status(cli::status::StatusCmd),
+    /// Show the last deploys and rollbacks of an app on each host: image, digest, outcome,
+    /// duration, what users saw during the switch, and the run that asked.
+    History(cli::history::HistoryCmd),
     /// Render a recorded run (run.json) again: report directory, job summary, outputs, and
     /// with --publish the PR comment and the GitHub deployment.
     Report(report::cli::ReportArgs),
@@ -101,6 +104,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Deploy(cmd) => cli::deploy::deploy(*cmd).await,
         Command::Rollback(cmd) => cli::rollback::rollback(cmd).await,
         Command::Status(cmd) => cli::status::status(cmd).await,
+        Command::History(cmd) => cli::history::history(cmd).await,
         Command::Report(args) => report::cli::report(args).await,
         Command::Run(args) => pipeline::run_cli(*args).await,
         Command::Agent(args) => cli::agent::run_agent(args).await,

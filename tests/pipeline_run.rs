@@ -196,6 +196,18 @@ fn a_failed_deploy_keeps_the_old_version_serving_and_reports_why() {
         .as_ref()
         .expect("rollback target kept");
     assert!(target.image.ends_with(":v1"), "{target:?}");
+
+    // The log holds the commands the host ran and how each ended: v3 created in blue's slot,
+    // removed when its gate failed, and the prior put back.
+    let log = std::fs::read_to_string(ws.path().join("bluegreen-report/bluegreen.log")).unwrap();
+    let blue = format!("{}-blue", app.app);
+    for command in [
+        format!("$ docker create {blue} "),
+        format!("$ docker rm -f {blue} (exit=0, "),
+        format!(" {blue} (exit=0, "),
+    ] {
+        assert!(log.contains(&command), "{command:?} in:\n{log}");
+    }
 }
 
 #[test]

@@ -245,6 +245,40 @@ async fn a_deploy_through_ssm_switches_under_load_with_zero_failed_requests() {
         .await
         .unwrap();
     assert_eq!(r.headers()["x-version"], "v1");
+
+    // The host kept each command, and the receipt of v2's switch under the load above.
+    let mut history = status.clone();
+    history[0] = "history".into();
+    let (code, hi, stderr) = cli(&server, &history);
+    assert_eq!(code, 0, "{hi}\n{stderr}");
+    let entries = &hi["fleet"]["hosts"][0]["reply"]["history"];
+    let seen: Vec<(&str, &str)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("deploy", "deployed"),
+            ("deploy", "deployed"),
+            ("rollback", "rolled_back")
+        ],
+        "{entries}"
+    );
+    let receipt = &entries[1]["receipt"];
+    assert!(
+        receipt["during"]["requests"].as_u64() > Some(0),
+        "{receipt}"
+    );
+    assert_eq!(receipt["during"]["unanswered"], 0, "{receipt}");
+    assert_eq!(receipt["during"]["http_5xx"], 0, "{receipt}");
     server.assert_all_valid().await;
 }
 

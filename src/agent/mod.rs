@@ -10,6 +10,7 @@
 pub mod deploy;
 pub mod drain;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod lock;
 pub mod protocol;
@@ -34,7 +35,7 @@ pub mod verify;
 
 pub use protocol::{AgentReply, AgentRequest, AppState, Color, ColorState, DeploySpec, Outcome};
 
-use crate::report::{EventLog, Scope};
+use crate::report::{CommandRun, EventLog, Scope};
 use anyhow::Context;
 use bollard::query_parameters::LogsOptions;
 use bollard::Docker;
@@ -108,6 +109,16 @@ pub struct Host {
 }
 
 impl Host {
+    /// Runs one command that changes the host (a Docker call, a proxy command) and records it
+    /// in the command log the reply carries.
+    pub fn command<'a, T: Send + 'a, E: Send + 'a>(
+        &self,
+        command: impl Into<String>,
+        work: impl std::future::Future<Output = Result<T, E>> + Send + 'a,
+    ) -> crate::report::event::CommandFuture<'a, T, E> {
+        self.events.command(&self.scope, command, work)
+    }
+
     /// Creates a container under a fixed name (the names are the state: `<app>-blue`, ...).
     pub async fn create_named(
         &self,
@@ -118,8 +129,9 @@ impl Host {
             name: Some(name.to_string()),
             ..Default::default()
         };
-        self.docker
-            .create_container(Some(options), body)
+        let image = body.image.clone().unwrap_or_default();
+        let create = self.docker.create_container(Some(options), body);
+        self.command(format!("docker create {name} {image}"), create)
             .await
             .map(|_| ())
     }
@@ -237,6 +249,7 @@ pub async fn handle_with(
         }
         AgentRequest::Status { app } => status::status(&host, app.as_deref()).await,
         AgentRequest::Recover { app } => recover::recover_request(&host, &app).await,
+        AgentRequest::History { app } => history::history_request(&host, &app).await,
     };
     // Nothing read from Parameter Store leaves the host in a reply.
     reply.map(secrets::redact_reply)
@@ -253,9 +266,23 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
         before: None,
         apps: vec![],
         events: host.events.snapshot(),
+        commands: bounded_commands(host.events.commands()),
         log_tail: vec![],
         receipt: None,
+        history: vec![],
     }
+}
+
+/// Commands a reply carries at most (the newest; SSM keeps 24,000 characters of a reply).
+pub const REPLY_COMMANDS: usize = 60;
+
+/// In the order they started (a command is recorded when it ends, and the proxy's config
+/// check runs beside the health gate).
+fn bounded_commands(mut commands: Vec<CommandRun>) -> Vec<CommandRun> {
+    commands.sort_by_key(|c| c.ts);
+    let excess = commands.len().saturating_sub(REPLY_COMMANDS);
+    commands.drain(..excess);
+    commands
 }
 
 /// Crash tests stop the agent at a chosen step: with `BLUEGREEN_FAULT_PAUSE_AFTER=<step>` the

@@ -89,6 +89,10 @@ pub struct DeploySpec {
     /// (`{"host:port": {"username": "...", "password": "..."}}`), read on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_credentials_from_ssm: Option<String>,
+    /// The workflow run that asked for this deploy, kept in the host's history. Not part of
+    /// the version (`spec_hash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
 }
 
 /// When the agent pulls the image of a deploy (`--pull`, the input `pull`).
@@ -178,6 +182,10 @@ pub enum AgentRequest {
     Recover {
         app: String,
     },
+    /// The app's last deploys and rollbacks on the host (`bluegreen history`). Read-only.
+    History {
+        app: String,
+    },
 }
 
 impl AgentRequest {
@@ -187,6 +195,7 @@ impl AgentRequest {
             AgentRequest::Rollback { .. } => "rollback",
             AgentRequest::Status { .. } => "status",
             AgentRequest::Recover { .. } => "recover",
+            AgentRequest::History { .. } => "history",
         }
     }
 
@@ -194,7 +203,9 @@ impl AgentRequest {
     pub fn app(&self) -> Option<&str> {
         match self {
             AgentRequest::Deploy(spec) => Some(&spec.app),
-            AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => Some(app),
+            AgentRequest::Rollback { app, .. }
+            | AgentRequest::Recover { app }
+            | AgentRequest::History { app } => Some(app),
             AgentRequest::Status { app } => app.as_deref(),
         }
     }
@@ -320,9 +331,40 @@ pub struct AgentReply {
     /// The last log lines of a container that failed, bounded in size.
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// The commands that changed the host (Docker calls, proxy commands), the newest
+    /// [`crate::agent::REPLY_COMMANDS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<crate::report::CommandRun>,
     /// What users saw during the switch, from the proxy (a deploy that switched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<crate::report::receipt::Receipt>,
+    /// The app's last deploys and rollbacks on this host, oldest first (`history`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One finished deploy or rollback on a host (`bluegreen history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When the command finished.
+    pub at: DateTime<Utc>,
+    /// `deploy` or `rollback`.
+    pub action: String,
+    pub outcome: Outcome,
+    /// For a deploy, the image it was asked to run; for a rollback, the image live after it.
+    pub image: Option<String>,
+    /// The live color's digest and deploy id after the command.
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub deploy_id: Option<String>,
+    pub duration_ms: u64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<crate::report::receipt::Receipt>,
+    /// The workflow run that asked for it, when it was a GitHub run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
 }
 
 impl AgentReply {
@@ -399,6 +441,8 @@ mod tests {
             events: vec![],
             log_tail: vec![],
             receipt: None,
+            history: vec![],
+            commands: vec![],
         };
         let out = format!(
             "pulling...\n{}\r\ntrailing\n",

@@ -262,8 +262,8 @@ pub async fn ensure_running(
         Some(_) => {}
         None => create(host, app, &name, proxy_image, layout).await?,
     }
-    host.docker
-        .start_container(&name, None)
+    let start = host.docker.start_container(&name, None);
+    host.command(format!("docker start {name}"), start)
         .await
         .with_context(|| format!("cannot start the proxy container {name}"))?;
     wait_for_socket(host, app, Duration::from_secs(10)).await
@@ -361,7 +361,16 @@ async fn wait_for_socket(host: &Host, app: &str, timeout: Duration) -> anyhow::R
 
 /// Sends one line of runtime API commands and returns the answer. HAProxy answers nothing
 /// to a successful `set server`, so any text back from one is an error.
+/// Reads (`show ...`) are not in the command log: the drain and the receipt poll them.
 pub async fn runtime(host: &Host, app: &str, command: &str) -> anyhow::Result<String> {
+    let ask = ask(host, app, command);
+    if command.starts_with("show ") {
+        return ask.await;
+    }
+    host.command(format!("haproxy> {command}"), ask).await
+}
+
+async fn ask(host: &Host, app: &str, command: &str) -> anyhow::Result<String> {
     let path = host.socket_path(app);
     let mut stream = UnixStream::connect(&path).await.with_context(|| {
         format!(
@@ -416,6 +425,11 @@ pub async fn sessions(host: &Host, app: &str, color: Color) -> anyhow::Result<u6
 
 /// Runs a command in a running container; returns its exit code and output.
 async fn exec(host: &Host, container: &str, cmd: Vec<String>) -> anyhow::Result<(i64, String)> {
+    let line = format!("docker exec {container} {}", cmd.join(" "));
+    host.command(line, exec_in(host, container, cmd)).await
+}
+
+async fn exec_in(host: &Host, container: &str, cmd: Vec<String>) -> anyhow::Result<(i64, String)> {
     let created = host
         .docker
         .create_exec(
@@ -476,7 +490,8 @@ async fn run_once(
         .await
         .with_context(|| format!("cannot create {name} from the proxy image {image}"))?;
     let result = async {
-        host.docker.start_container(&name, None).await?;
+        let start = host.docker.start_container(&name, None);
+        host.command(format!("docker start {name}"), start).await?;
         let mut wait = host.docker.wait_container(&name, None);
         let code = match wait.next().await {
             Some(Ok(r)) => r.status_code,

@@ -93,6 +93,16 @@ async fn pull(
     reference: &ImageRef,
     auth: &registry_auth::Sources,
 ) -> anyhow::Result<()> {
+    let work = pull_image(host, image, reference, auth);
+    host.command(format!("docker pull {image}"), work).await
+}
+
+async fn pull_image(
+    host: &Host,
+    image: &str,
+    reference: &ImageRef,
+    auth: &registry_auth::Sources,
+) -> anyhow::Result<()> {
     let credentials = auth.for_image(reference).await?;
     let options = CreateImageOptions {
         from_image: Some(image.to_string()),

@@ -25,7 +25,7 @@ const LOG_SETTLE: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct Mark {
     pub at: DateTime<Utc>,
-    totals: Option<Totals>,
+    readings: Option<Readings>,
 }
 
 /// Marks the switch: the time and the proxy's counters (`None` when the proxy did not answer;
@@ -33,7 +33,7 @@ pub struct Mark {
 pub async fn mark(host: &Host, app: &str) -> Mark {
     Mark {
         at: Utc::now(),
-        totals: totals(host, app).await.ok(),
+        readings: readings(host, app).await.ok(),
     }
 }
 
@@ -41,10 +41,10 @@ pub async fn mark(host: &Host, app: &str) -> Mark {
 pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
     let to = Utc::now();
     let mut notes = Vec::new();
-    let during = match (mark.totals, totals(host, app).await) {
+    let during = match (mark.readings, readings(host, app).await) {
         (Some(before), Ok(after)) => after.since(&before).unwrap_or_else(|| {
             notes.push("the proxy's counters restarted during the switch".to_string());
-            after.counts
+            after.0.counts
         }),
         (None, _) | (_, Err(_)) => {
             notes.push("the proxy's counters could not be read".to_string());
@@ -86,6 +86,39 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
         during_times,
         before,
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+/// Two readings of the counters, [`READING_GAP`] apart. The counters are not read at one
+/// instant (each thread of the proxy moves them while `show stat` prints), so a request
+/// between being counted received and being counted in flight, or between being counted
+/// answered and leaving, can be miscounted by one reading. A request counts as closed without
+/// an answer only when it does so in every pairing of the readings at the two ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Readings(Totals, Totals);
+
+const READING_GAP: Duration = Duration::from_millis(20);
+
+async fn readings(host: &Host, app: &str) -> anyhow::Result<Readings> {
+    let first = totals(host, app).await?;
+    tokio::time::sleep(READING_GAP).await;
+    Ok(Readings(first, totals(host, app).await?))
+}
+
+impl Readings {
+    /// The counts between `before` and `self` by the first readings, with the fewest
+    /// requests closed without an answer of any pairing.
+    fn since(&self, before: &Readings) -> Option<Counts> {
+        let mut counts = self.0.since(&before.0)?;
+        for (end, start) in [
+            (&self.0, &before.1),
+            (&self.1, &before.0),
+            (&self.1, &before.1),
+        ] {
+            let unanswered = end.since(start).map_or(0, |c| c.unanswered);
+            counts.unanswered = counts.unanswered.min(unanswered);
+        }
+        Some(counts)
     }
 }
 
@@ -317,6 +350,28 @@ mod tests {
         assert_eq!(times.p50_ms, 50);
         assert_eq!(times.p99_ms, 99);
         assert_eq!(Tally::new().unwrap().times().p99_ms, 0);
+    }
+
+    #[test]
+    fn a_request_miscounted_by_one_reading_is_not_unanswered() {
+        let at = |requests, answered, in_flight| Totals {
+            counts: Counts {
+                requests,
+                ..Counts::default()
+            },
+            answered,
+            in_flight,
+        };
+        // At the switch the first reading caught one request answered but not yet gone
+        // (counted answered and in flight): by that reading alone, one looks unanswered.
+        let before = Readings(at(105, 101, 5), at(107, 103, 4));
+        let after = Readings(at(150, 146, 4), at(151, 147, 4));
+        assert_eq!(after.0.since(&before.0).unwrap().unanswered, 1);
+        assert_eq!(after.since(&before).unwrap().unanswered, 0);
+        // 12 in flight at the switch and cut: they show in every pairing.
+        let before = Readings(at(112, 100, 12), at(112, 100, 12));
+        let cut = Readings(at(124, 100, 12), at(125, 101, 12));
+        assert_eq!(cut.since(&before).unwrap().unanswered, 12);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Human output of an agent reply: the outcome, the timed steps, the state table, and the
 //! failed container's last log lines.
 
-use super::protocol::{AgentReply, AppState, ColorState, Health};
+use super::protocol::{AgentReply, AppState, ColorState, Health, HistoryEntry};
 use std::fmt::Write;
 
 /// The whole reply as text for a terminal or a CI log.
@@ -13,7 +13,8 @@ pub fn reply(r: &AgentReply) -> String {
         .iter()
         .filter(|e| e.duration_ms.is_some() || e.step == "recover")
         .collect();
-    if !steps.is_empty() && r.action != "status" {
+    // A query's one step says what its message says.
+    if !steps.is_empty() && !matches!(r.action.as_str(), "status" | "history") {
         let _ = writeln!(out);
         for e in steps {
             let ms = e.duration_ms.map_or(String::new(), |d| format!("{d} ms"));
@@ -31,10 +32,49 @@ pub fn reply(r: &AgentReply) -> String {
         let _ = writeln!(out);
         out.push_str(&table(&r.apps));
     }
+    if !r.history.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&history(&r.history));
+    }
     if !r.log_tail.is_empty() {
         let _ = writeln!(out, "\nlast log lines of the failed container:");
         for line in &r.log_tail {
             let _ = writeln!(out, "  | {line}");
+        }
+    }
+    out
+}
+
+/// The history table: one row per deploy or rollback, newest first, and under a switch
+/// that measured one, its receipt.
+pub fn history(entries: &[HistoryEntry]) -> String {
+    let mut rows = vec![[
+        "FINISHED".to_string(),
+        "ACTION".into(),
+        "OUTCOME".into(),
+        "IMAGE".into(),
+        "DIGEST".into(),
+        "TOOK".into(),
+        "RUN".into(),
+    ]];
+    let mut receipts = Vec::new();
+    for e in entries.iter().rev() {
+        rows.push([
+            e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            e.action.clone(),
+            crate::report::hosts::wire_name(e.outcome),
+            e.image.clone().unwrap_or_else(|| "-".into()),
+            short_digest(e.digest.as_deref()),
+            crate::report::units::human_ms(e.duration_ms),
+            e.run_url.clone().unwrap_or_else(|| "-".into()),
+        ]);
+        receipts.push(e.receipt.as_ref().map(|r| r.line()));
+    }
+    let mut out = String::new();
+    for (i, line) in columns(&rows).lines().enumerate() {
+        let _ = writeln!(out, "{line}");
+        if let Some(Some(receipt)) = i.checked_sub(1).and_then(|i| receipts.get(i)) {
+            let _ = writeln!(out, "  users saw: {receipt}");
         }
     }
     out
@@ -83,7 +123,12 @@ pub fn table(apps: &[AppState]) -> String {
             target(a.rollback_target.as_ref()),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
+    columns(&rows)
+}
+
+/// Rows as left-aligned columns two spaces apart.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

@@ -10,11 +10,11 @@
 
 use super::health::Gate;
 use super::lock::AppLock;
-use super::protocol::{AgentReply, Health, Outcome};
+use super::protocol::{AgentReply, Health, HistoryEntry, Outcome};
 use super::state::{Marker, Pair, Rejected, Slot, REJECTED_KEPT};
 use super::step::{Step, PROBE_TIMEOUT, VERIFY_WITHIN};
 use super::{
-    deploy, health, http, pause_point, proxy, recover, reply, start, switch, verify, Host,
+    deploy, health, history, http, pause_point, proxy, recover, reply, start, switch, verify, Host,
 };
 use crate::report::StepTimer;
 use chrono::Utc;
@@ -98,6 +98,8 @@ pub async fn rollback(
         live.health = Health::Healthy;
     }
     r.apps = vec![state];
+    let entry = HistoryEntry::of(&r, None, None);
+    history::keep(host, app, &mut r, entry);
     Ok(r)
 }
 

@@ -36,7 +36,17 @@ pub fn redact_reply(mut reply: AgentReply) -> AgentReply {
     for event in &mut reply.events {
         event.detail = read.redact(&event.detail);
     }
+    for command in &mut reply.commands {
+        command.command = read.redact(&command.command);
+    }
     reply
+}
+
+/// `text` with every value read from Parameter Store in this run replaced (what the host
+/// keeps, like what it replies, holds none of them).
+pub fn redact_text(text: &str) -> String {
+    let read = READ.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    read.redact(text)
 }
 
 /// The host's Parameter Store client: the credential chain (the instance role, through IMDS)
@@ -123,6 +133,8 @@ mod tests {
             events: vec![],
             log_tail: vec!["DATABASE_URL=pg://u:PLANTED-db-pass@db/shop".into()],
             receipt: None,
+            history: vec![],
+            commands: vec![],
         };
         let out = redact_reply(reply);
         assert_eq!(out.log_tail, vec!["DATABASE_URL=***".to_string()]);

@@ -111,6 +111,7 @@ impl DeployConfig {
             proxy_lines: self.proxy_lines.clone(),
             pull: self.pull,
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
+            run_url: None,
         }
     }
 }

@@ -96,7 +96,8 @@ const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(1)
 pub async fn run_color(host: &Host, name: &str, port: u16) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT;
     loop {
-        match host.docker.start_container(name, None).await {
+        let start = host.docker.start_container(name, None);
+        match host.command(format!("docker start {name}"), start).await {
             Err(e) if port_taken(&e) && std::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
@@ -130,13 +131,13 @@ pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<O
         }) => return Ok(None),
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot inspect {name}"))),
     };
-    host.docker
-        .rename_container(
-            &name,
-            RenameContainerOptions {
-                name: aside.clone(),
-            },
-        )
+    let rename = host.docker.rename_container(
+        &name,
+        RenameContainerOptions {
+            name: aside.clone(),
+        },
+    );
+    host.command(format!("docker rename {name} {aside}"), rename)
         .await
         .with_context(|| format!("cannot rename {name} to {aside}"))?;
     Ok(Some(running))
@@ -149,13 +150,26 @@ pub async fn stop_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<
     let kill = KillContainerOptions {
         signal: "SIGKILL".into(),
     };
-    match host.docker.kill_container(&aside, Some(kill)).await {
-        Ok(()) => Ok(()),
-        // 409: it stopped on its own in the meantime; the port is free all the same.
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 409, ..
-        }) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot stop {aside} to free its port")),
+    // 409: it stopped on its own in the meantime; the port is free all the same.
+    let killed = unless_status(host.docker.kill_container(&aside, Some(kill)), 409);
+    host.command(format!("docker kill {aside}"), killed)
+        .await
+        .with_context(|| format!("cannot stop {aside} to free its port"))
+}
+
+/// A Docker call whose answer `status` means there was nothing to do (already stopped,
+/// already gone): done, and logged as done.
+async fn unless_status(
+    call: impl std::future::Future<Output = Result<(), bollard::errors::Error>>,
+    status: u16,
+) -> Result<(), bollard::errors::Error> {
+    match call.await {
+        Err(bollard::errors::Error::DockerResponseServerError { status_code, .. })
+            if status_code == status =>
+        {
+            Ok(())
+        }
+        result => result,
     }
 }
 
@@ -167,8 +181,10 @@ pub async fn restore(
     was_running: bool,
 ) -> anyhow::Result<()> {
     let (name, aside) = (state::color_name(app, color), state::aside_name(app, color));
-    host.docker
-        .rename_container(&aside, RenameContainerOptions { name: name.clone() })
+    let rename = host
+        .docker
+        .rename_container(&aside, RenameContainerOptions { name: name.clone() });
+    host.command(format!("docker rename {aside} {name}"), rename)
         .await
         .with_context(|| format!("cannot rename {aside} back to {name}"))?;
     if was_running {
@@ -180,13 +196,10 @@ pub async fn restore(
 /// Starts an existing stopped color again (rollback to a stopped prior). One that runs
 /// already (a prior whose kill failed) is left as it is.
 pub async fn restart_color(host: &Host, name: &str) -> anyhow::Result<()> {
-    match host.docker.start_container(name, None).await {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 304, ..
-        }) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot start {name}")),
-    }
+    let start = unless_status(host.docker.start_container(name, None), 304);
+    host.command(format!("docker start {name}"), start)
+        .await
+        .with_context(|| format!("cannot start {name}"))
 }
 
 /// Restarts a running container that does not answer (a rollback's cold path).
@@ -196,13 +209,10 @@ pub async fn stop_and_restart(host: &Host, name: &str) -> anyhow::Result<()> {
         t: Some(super::step::STOP_GRACE_SECS),
         ..Default::default()
     };
-    match host.docker.stop_container(name, Some(options)).await {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 304, ..
-        }) => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot stop {name}")),
-    }
+    let stop = unless_status(host.docker.stop_container(name, Some(options)), 304);
+    host.command(format!("docker stop {name}"), stop)
+        .await
+        .with_context(|| format!("cannot stop {name}"))?;
     restart_color(host, name).await
 }
 
@@ -212,11 +222,8 @@ pub async fn remove(host: &Host, name: &str) -> anyhow::Result<()> {
         force: true,
         ..Default::default()
     };
-    match host.docker.remove_container(name, Some(options)).await {
-        Ok(()) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot remove {name}")),
-    }
+    let removed = unless_status(host.docker.remove_container(name, Some(options)), 404);
+    host.command(format!("docker rm -f {name}"), removed)
+        .await
+        .with_context(|| format!("cannot remove {name}"))
 }

@@ -232,7 +232,9 @@ pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
                 None => Ok(()),
             }
         }
-        AgentRequest::Status { app: Some(app) } | AgentRequest::Recover { app } => app_name(app),
+        AgentRequest::Status { app: Some(app) }
+        | AgentRequest::Recover { app }
+        | AgentRequest::History { app } => app_name(app),
         AgentRequest::Status { app: None } => Ok(()),
     }
 }

@@ -183,7 +183,11 @@ impl DeployArgs {
             pull: self.pull,
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
         };
-        Ok(settings.spec(&self.image, deploy_id))
+        Ok(DeploySpec {
+            // A deploy from a workflow step names its run in the hosts' history.
+            run_url: crate::gha::runner::RunnerEnv::from_env().run_url(),
+            ..settings.spec(&self.image, deploy_id)
+        })
     }
 }
 

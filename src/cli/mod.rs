@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod deploy;
+pub mod history;
 pub mod recover;
 pub mod rollback;
 pub mod status;

@@ -147,6 +147,7 @@ fn ssm_comment(request: &AgentRequest) -> String {
         AgentRequest::Status { app } => {
             format!("bluegreen status {}", app.as_deref().unwrap_or("all apps"))
         }
+        AgentRequest::History { app } => format!("bluegreen history {app}"),
     }
 }
 

@@ -59,10 +59,10 @@ async fn repair_after_interrupt(
     let app = match request {
         AgentRequest::Deploy(spec) => Some(spec.app.as_str()),
         AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => Some(app.as_str()),
-        AgentRequest::Status { .. } => None,
+        AgentRequest::Status { .. } | AgentRequest::History { .. } => None,
     };
     let Some(app) = app else {
-        return format!("{signal}: stopped; a status query leaves nothing to put back");
+        return format!("{signal}: stopped; a query leaves nothing to put back");
     };
     if !transport.in_process() {
         return format!(

@@ -137,7 +137,7 @@ impl SsmFleet {
                 limits: self.limits,
                 rollback_on_budget: false,
             },
-            AgentRequest::Status { .. } => RolloutPlan {
+            AgentRequest::Status { .. } | AgentRequest::History { .. } => RolloutPlan {
                 limits: RolloutLimits {
                     batch_size: MAX_IDS_PER_COMMAND,
                     max_errors: self.hosts.len(),

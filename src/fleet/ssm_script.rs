@@ -271,6 +271,8 @@ mod tests {
             events: vec![],
             log_tail: vec![],
             receipt: None,
+            history: vec![],
+            commands: vec![],
         }
     }
 

@@ -11,8 +11,12 @@ use crate::fleet::targets::RolloutLimits;
 use crate::report::{RunStatus, Scope};
 
 impl Pipeline {
+    /// The hosts' request, naming this workflow run for their history.
     pub(super) fn deploy_spec(&self, image: &str) -> DeploySpec {
-        self.config.deploy.spec(image, &self.deploy_id)
+        DeploySpec {
+            run_url: crate::gha::runner::RunnerEnv::from_env().run_url(),
+            ..self.config.deploy.spec(image, &self.deploy_id)
+        }
     }
 
     /// The fleet lock `/bluegreen/locks/<app>/<environment>` (SSM targets only); a lock

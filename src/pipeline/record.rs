@@ -63,7 +63,7 @@ impl Pipeline {
             started_at: self.started_at,
             finished_at: Utc::now(),
             events: self.events.snapshot(),
-            commands: Vec::new(),
+            commands: self.events.commands(),
             hosts,
             image,
             lint: found.lint.as_ref().map(lint_summary),

@@ -77,6 +77,27 @@ pub struct Event {
     pub detail: String,
 }
 
+/// One command the run executed (locally or on a host), with how it ended: a Docker call that
+/// changes a container or an image, an HAProxy runtime command that changes the proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandRun {
+    pub ts: DateTime<Utc>,
+    pub scope: Scope,
+    /// The command line as run; secrets are redacted when rendered.
+    pub command: String,
+    /// `0` done, `1` failed; `None` when the command was killed or never started.
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// A command being run ([`EventLog::command`]).
+pub type CommandFuture<'a, T, E> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send + 'a>>;
+
+/// Characters of a command line kept in the log.
+pub const COMMAND_MAX_CHARS: usize = 200;
+
 /// Something that sees every event as it is recorded (the action log's live view).
 pub type Echo = Arc<dyn Fn(&Event) + Send + Sync>;
 
@@ -84,6 +105,7 @@ pub type Echo = Arc<dyn Fn(&Event) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct EventLog {
     events: Arc<Mutex<Vec<Event>>>,
+    commands: Arc<Mutex<Vec<CommandRun>>>,
     echo: Option<Echo>,
 }
 
@@ -105,6 +127,7 @@ impl EventLog {
     pub fn with_echo(echo: Echo) -> Self {
         EventLog {
             events: Arc::default(),
+            commands: Arc::default(),
             echo: Some(echo),
         }
     }
@@ -163,6 +186,52 @@ impl EventLog {
 
     pub fn snapshot(&self) -> Vec<Event> {
         self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Runs `work`, one command, and records it with its duration and whether it succeeded.
+    /// The future is boxed: commands nest inside the agent's steps, and an unboxed chain of
+    /// them grows past the compiler's layout depth.
+    pub fn command<'a, T: Send + 'a, E: Send + 'a>(
+        &self,
+        scope: &Scope,
+        command: impl Into<String>,
+        work: impl std::future::Future<Output = Result<T, E>> + Send + 'a,
+    ) -> CommandFuture<'a, T, E> {
+        let (log, scope) = (self.clone(), scope.clone());
+        let mut command: String = command.into();
+        if command.chars().count() > COMMAND_MAX_CHARS {
+            command = command
+                .chars()
+                .take(COMMAND_MAX_CHARS - 1)
+                .collect::<String>()
+                + "…";
+        }
+        Box::pin(async move {
+            let (ts, started) = (Utc::now(), Instant::now());
+            let result = work.await;
+            log.extend_commands([CommandRun {
+                ts,
+                scope,
+                command,
+                exit_code: Some(if result.is_ok() { 0 } else { 1 }),
+                duration_ms: Some(started.elapsed().as_millis() as u64),
+            }]);
+            result
+        })
+    }
+
+    /// Appends commands run elsewhere (a host agent's reply).
+    pub fn extend_commands(&self, commands: impl IntoIterator<Item = CommandRun>) {
+        let mut list = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        list.extend(commands);
+    }
+
+    /// The commands recorded so far, oldest first.
+    pub fn commands(&self) -> Vec<CommandRun> {
+        self.commands
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

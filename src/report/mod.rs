@@ -21,11 +21,9 @@ pub mod timeline;
 pub mod units;
 pub mod write;
 
-pub use event::{Event, EventLog, Scope, StepStatus, StepTimer};
+pub use event::{CommandRun, Event, EventLog, Scope, StepStatus, StepTimer};
 pub use facts::{Recommendation, ReportFacts};
 pub use hosts::{FleetColor, HostRecord};
-pub use model::{
-    CommandRun, ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts,
-};
+pub use model::{ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts};
 pub use redact::Redactor;
 pub use write::{write_report, ReportOptions, ReportOutcome, SinkOutcome};

@@ -5,7 +5,7 @@
 //! the report does not move when those stages change shape.
 
 use crate::exit::ExitCode;
-use crate::report::event::{Event, Scope};
+use crate::report::event::{CommandRun, Event, Scope};
 use crate::report::hosts::HostRecord;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -69,19 +69,6 @@ impl fmt::Display for RunStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// One command the run executed (locally or on a host), with how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommandRun {
-    pub ts: DateTime<Utc>,
-    pub scope: Scope,
-    /// The command line as run; secrets are redacted when rendered.
-    pub command: String,
-    /// `None` when the command was killed or never started.
-    pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
 }
 
 /// Vulnerability counts from the registry's image scan.

@@ -79,6 +79,7 @@ impl TestApp {
             proxy_lines: vec![],
             pull: None,
             registry_credentials_from_ssm: None,
+            run_url: None,
         }
     }
 

@@ -4,10 +4,12 @@
 //! stopped, and the reply is put together.
 
 use super::{probe_address, stop, Run, Stop, Undo, ACTION};
-use crate::agent::protocol::{AgentReply, Color, Outcome};
+use crate::agent::protocol::{AgentReply, Color, HistoryEntry, Outcome};
 use crate::agent::state::{self, Marker, Slot};
 use crate::agent::step::{Step, VERIFY_WITHIN};
-use crate::agent::{drain, health, pause_point, proxy, receipt, reply, start, switch, verify};
+use crate::agent::{
+    drain, health, history, pause_point, proxy, receipt, reply, start, switch, verify,
+};
 use crate::report::{StepStatus, StepTimer};
 use chrono::Utc;
 use std::time::Duration;
@@ -243,6 +245,8 @@ impl Run<'_> {
         if let Ok(after) = state::read(self.host, &self.spec.app).await {
             r.apps = vec![after.to_app_state().await];
         }
+        let entry = HistoryEntry::of(&r, Some(self.spec.image.clone()), self.spec.run_url.clone());
+        history::keep(self.host, &self.spec.app, &mut r, entry);
         r
     }
 }

@@ -125,6 +125,7 @@ pub async fn sweep_after_cancel<T: Transport>(
             (Some(app.clone()), None)
         }
         AgentRequest::Status { app } => (app.clone(), None),
+        AgentRequest::History { app } => (Some(app.clone()), None),
     };
     let status = AgentRequest::Status { app };
     let runs = tokio::time::timeout(within, transport.run_batch(hosts, &status))
@@ -281,6 +282,7 @@ fn record_hosts(events: &EventLog, reports: &[HostReport]) {
     for r in reports {
         if let Some(reply) = &r.reply {
             events.extend(reply.events.iter().cloned());
+            events.extend_commands(reply.commands.iter().cloned());
         }
         let status = match r.status {
             HostStatus::Succeeded => StepStatus::Ok,

@@ -246,6 +246,16 @@ impl FleetReport {
                     let _ = writeln!(out, "    {line}");
                 }
             }
+            let history = h
+                .reply
+                .as_ref()
+                .map(|r| r.history.as_slice())
+                .unwrap_or(&[]);
+            if !history.is_empty() {
+                for line in crate::agent::render::history(history).lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
         }
         let _ = write!(out, "{}", self.message);
         out

@@ -36,6 +36,8 @@ fn reply(host: &str, action: &str, outcome: Outcome) -> AgentReply {
         }],
         log_tail: vec![],
         receipt: None,
+        history: vec![],
+        commands: vec![],
     }
 }
 
@@ -104,6 +106,7 @@ impl Transport for Scripted {
                     }
                     AgentRequest::Status { .. } => Ok(reply(h, "status", Outcome::Status)),
                     AgentRequest::Recover { .. } => Ok(reply(h, "recover", Outcome::Recovered)),
+                    AgentRequest::History { .. } => Ok(reply(h, "history", Outcome::Status)),
                 };
                 HostRun {
                     host: h.clone(),

@@ -1,0 +1,59 @@
+//! The command log: every command that changed the host (Docker calls, proxy commands), in
+//! the order it ran, with its duration and whether it succeeded, carried back in the reply.
+
+mod support;
+
+use bluegreen::agent::protocol::Outcome;
+use support::TestApp;
+
+#[tokio::test]
+async fn a_deploy_replies_with_the_commands_it_ran_in_order() {
+    let t = TestApp::new();
+    let first = t.deploy(t.spec("v1")).await;
+    assert_eq!(first.outcome, Outcome::Deployed, "{}", first.message);
+    let r = t.deploy(t.spec("v2")).await;
+    assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
+    let lines: Vec<&str> = r.commands.iter().map(|c| c.command.as_str()).collect();
+    let green = format!("{}-green", t.app);
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix:?} in {lines:#?}"))
+    };
+    let create = at(&format!("docker create {green} "));
+    let start = at(&format!("docker start {green}"));
+    let check = at(&format!("docker exec {}-proxy haproxy -c", t.app));
+    let switch = at("haproxy> set server app/green state ready; set server app/blue state drain");
+    assert!(
+        create < start && start < switch && check < switch,
+        "{lines:#?}"
+    );
+    assert!(
+        r.commands
+            .iter()
+            .all(|c| c.exit_code == Some(0) && c.duration_ms.is_some()),
+        "{:#?}",
+        r.commands
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("haproxy> show")),
+        "reads are not commands: {lines:#?}"
+    );
+    assert!(r.commands.windows(2).all(|w| w[0].ts <= w[1].ts));
+}
+
+#[tokio::test]
+async fn a_failed_command_is_logged_as_failed() {
+    let t = TestApp::new();
+    let mut spec = t.spec("v1");
+    spec.image = format!("{}:no-such-tag", support::env("BLUEGREEN_TEST_IMAGE_REPO"));
+    let r = t.deploy(spec).await;
+    assert_eq!(r.outcome, Outcome::Failed, "{}", r.message);
+    let pull = r
+        .commands
+        .iter()
+        .find(|c| c.command.starts_with("docker pull "))
+        .unwrap_or_else(|| panic!("{:#?}", r.commands));
+    assert_eq!(pull.exit_code, Some(1), "{pull:?}");
+}
