@@ -16,10 +16,10 @@ use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use std::time::Duration;
 
-/// How often the log is read again when it holds fewer lines than the counters count (Docker
-/// copies the proxy's stdout asynchronously), and how long between.
-const LOG_READS: u32 = 3;
-const LOG_SETTLE: Duration = Duration::from_millis(100);
+/// How often the log is read again while it has not caught up with the end of the window
+/// (Docker copies the proxy's stdout asynchronously), and how long between.
+const LOG_READS: u32 = 4;
+const LOG_SETTLE: Duration = Duration::from_millis(50);
 
 /// The counters at the switch.
 #[derive(Debug, Clone)]
@@ -56,7 +56,14 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
     let mut read = logged(host, app, windows).await;
     for _ in 1..LOG_READS {
         match &read {
-            Ok([d, _]) if d.requests * 100 >= during.requests * 98 => break,
+            // Complete: a line ends at or after the window (the log keeps the proxy's order),
+            // or as many lines as the counters counted.
+            Ok(l)
+                if l.latest_ms >= to.timestamp_millis()
+                    || l.windows[0].requests >= during.requests =>
+            {
+                break
+            }
             Err(_) => break,
             Ok(_) => {
                 tokio::time::sleep(LOG_SETTLE).await;
@@ -64,7 +71,7 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
             }
         }
     }
-    let (during_times, before) = match read {
+    let (during_times, before) = match read.map(|l| l.windows) {
         Ok([d, _]) if d.requests == 0 && during.requests > 0 => {
             notes.push(
                 "the proxy logs no requests (started by an earlier version): response times \
@@ -196,12 +203,18 @@ async fn totals(host: &Host, app: &str) -> anyhow::Result<Totals> {
     })
 }
 
+/// What the proxy's log held: the requests of each window, and when its newest line ended.
+struct LogRead {
+    windows: [Tally; 2],
+    latest_ms: i64,
+}
+
 /// The requests of each window, read from the proxy container's log.
 async fn logged(
     host: &Host,
     app: &str,
     windows: [(DateTime<Utc>, DateTime<Utc>); 2],
-) -> anyhow::Result<[Tally; 2]> {
+) -> anyhow::Result<LogRead> {
     let earliest = windows.iter().map(|w| w.0).min().unwrap_or(windows[0].0);
     let options = LogsOptions {
         stdout: true,
@@ -214,12 +227,14 @@ async fn logged(
     let mut stream = host.docker.logs(&name, Some(options));
     let mut tallies = [Tally::new()?, Tally::new()?];
     let bounds = windows.map(|(from, to)| (from.timestamp_millis(), to.timestamp_millis()));
+    let mut latest_ms = i64::MIN;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| anyhow::anyhow!("cannot read the log of {name}: {e}"))?;
         for line in chunk.to_string().lines() {
             let Some(request) = parse_line(line) else {
                 continue;
             };
+            latest_ms = latest_ms.max(request.end_ms);
             for (tally, (from, to)) in tallies.iter_mut().zip(bounds) {
                 if (from..to).contains(&request.end_ms) {
                     tally.add(&request);
@@ -227,7 +242,10 @@ async fn logged(
             }
         }
     }
-    Ok(tallies)
+    Ok(LogRead {
+        windows: tallies,
+        latest_ms,
+    })
 }
 
 /// One request's line.
@@ -352,16 +370,20 @@ mod tests {
         assert_eq!(Tally::new().unwrap().times().p99_ms, 0);
     }
 
-    #[test]
-    fn a_request_miscounted_by_one_reading_is_not_unanswered() {
-        let at = |requests, answered, in_flight| Totals {
+    /// The counters at one reading: requests received, answered, in flight.
+    fn at(requests: u64, answered: u64, in_flight: u64) -> Totals {
+        Totals {
             counts: Counts {
                 requests,
                 ..Counts::default()
             },
             answered,
             in_flight,
-        };
+        }
+    }
+
+    #[test]
+    fn a_request_miscounted_by_one_reading_is_not_unanswered() {
         // At the switch the first reading caught one request answered but not yet gone
         // (counted answered and in flight): by that reading alone, one looks unanswered.
         let before = Readings(at(105, 101, 5), at(107, 103, 4));
@@ -376,14 +398,6 @@ mod tests {
 
     #[test]
     fn a_counter_that_went_down_is_a_restart() {
-        let at = |requests, answered, in_flight| Totals {
-            counts: Counts {
-                requests,
-                ..Counts::default()
-            },
-            answered,
-            in_flight,
-        };
         assert_eq!(at(25, 20, 5).since(&at(10, 10, 0)).unwrap().requests, 15);
         assert_eq!(at(10, 10, 0).since(&at(25, 20, 5)), None);
     }

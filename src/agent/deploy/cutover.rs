@@ -44,14 +44,16 @@ impl Run<'_> {
             pending: Some(format!("deploy of {}", spec.image)),
             rejected: current.map(|m| m.rejected.clone()).unwrap_or_default(),
         };
+        // The receipt's window opens just before the switch step (its two readings of the
+        // counters take 20 ms, which are not the switch's).
+        if old.is_some() {
+            self.switched = Some(receipt::mark(host, app).await);
+        }
         let t = self.timer(Step::Switch);
         // Once the config is renamed, the way back is the revert (which then does the rest).
         self.undo.push(Undo::Revert);
         let switched = match old {
-            Some(_) => {
-                self.switched = Some(receipt::mark(host, app).await);
-                switch::commit_and_route(host, app, &marker, body, Step::SwitchConfig).await
-            }
+            Some(_) => switch::commit_and_route(host, app, &marker, body, Step::SwitchConfig).await,
             None => match proxy::commit(host, app, &marker, body) {
                 Ok(()) => {
                     pause_point(Step::SwitchConfig).await;
