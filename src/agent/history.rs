@@ -71,12 +71,14 @@ pub async fn history_request(host: &Host, app: &str) -> anyhow::Result<AgentRepl
 }
 
 /// Adds `entry` as the newest, keeping the last [`KEEP`]. A command that did not take the
-/// lock (`locked`) changed nothing and is not recorded.
+/// lock (`locked`) changed nothing and is not recorded, nor one that left nothing of the app on
+/// the host (a first deployment removed entirely).
 pub fn record(host: &Host, app: &str, entry: HistoryEntry) -> anyhow::Result<()> {
-    if entry.outcome == Outcome::Locked {
+    let dir = host.app_dir(app);
+    if entry.outcome == Outcome::Locked || !dir.is_dir() {
         return Ok(());
     }
-    append(&host.app_dir(app).join(FILE), entry)
+    append(&dir.join(FILE), entry)
 }
 
 fn append(path: &Path, entry: HistoryEntry) -> anyhow::Result<()> {
