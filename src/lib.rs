@@ -4,6 +4,7 @@
 //! See `docs/architecture.md` for the picture.
 
 pub mod agent;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod duration;

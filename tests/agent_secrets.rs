@@ -53,5 +53,17 @@ async fn a_failed_apps_log_tail_has_its_parameter_store_values_redacted() {
             !all.contains(SECRET),
             "{format}: the secret left the host: {all}"
         );
+        if format == "json" {
+            // The read is in the host's command log, naming the path and nothing read.
+            let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let read = reply["commands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["command"] == format!("aws ssm GetParametersByPath Path={path}"))
+                .unwrap_or_else(|| panic!("no Parameter Store call in {reply:#}"));
+            assert_eq!(read["exit_code"], 0, "{read}");
+            assert_eq!(read["scope"], "host:local", "{read}");
+        }
     }
 }

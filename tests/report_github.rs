@@ -9,7 +9,7 @@ use bluegreen::report::github::{
     publish_quietly, start_deployment, CommentOutcome, DeploymentOutcome, GithubOptions,
     GithubProblem,
 };
-use bluegreen::report::{Redactor, RunReport};
+use bluegreen::report::{EventLog, Redactor, RunReport};
 use serde_json::{json, Value};
 use std::path::Path;
 use wiremock::matchers::{method, path, query_param};
@@ -45,6 +45,7 @@ fn options(server: &MockServer, event_name: &str, event: Option<Value>) -> Githu
         comment: true,
         deployment: true,
         started_deployment: None,
+        calls: EventLog::new(),
         redactor: Redactor::default(),
     }
 }
@@ -607,7 +608,23 @@ async fn a_missing_permission_is_named() {
         "{warnings:?}"
     );
     assert!(warnings[1].contains("`deployments: write`"), "{warnings:?}");
-    checked_requests(&server).await;
+    let requests = checked_requests(&server).await;
+    // Every request is in the command log, in order, with how it ended.
+    let calls = opts.calls.commands();
+    assert_eq!(calls.len(), requests.len(), "{calls:#?}");
+    let listed = &calls[0];
+    assert_eq!(
+        listed.command,
+        "github GET /repos/acme/shop/issues/7/comments?per_page=100&page=1"
+    );
+    assert_eq!((listed.exit_code, listed.detail.as_str()), (Some(0), ""));
+    let refused = calls
+        .iter()
+        .find(|c| c.command == "github POST /repos/acme/shop/deployments")
+        .expect("the deployment request is logged");
+    assert_eq!(refused.exit_code, Some(1));
+    assert!(refused.detail.contains("403"), "{}", refused.detail);
+    assert!(refused.duration_ms.is_some());
 }
 
 #[tokio::test]

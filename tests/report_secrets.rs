@@ -15,7 +15,9 @@ use bluegreen::fleet::command::Done;
 use bluegreen::report::github::{publish_quietly, CommentOutcome, GithubOptions};
 use bluegreen::report::log::render_log;
 use bluegreen::report::HostRecord;
-use bluegreen::report::{write_report, CommandRun, Redactor, ReportOptions, RunReport, Scope};
+use bluegreen::report::{
+    write_report, CommandRun, EventLog, Redactor, ReportOptions, RunReport, Scope,
+};
 use std::path::Path;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -42,6 +44,7 @@ fn report_with_planted_secrets() -> RunReport {
         ),
         exit_code: Some(0),
         duration_ms: Some(10),
+        detail: format!("HTTP 400 refused {MARKED}"),
     });
     report.events[0].detail = format!("token {TOKEN} used");
     report.hosts[0].log_tail = vec![format!("boto: secret={AWS_SECRET}")];
@@ -160,6 +163,7 @@ async fn no_sink_leaks_a_planted_secret() {
         comment: true,
         deployment: true,
         started_deployment: None,
+        calls: EventLog::new(),
         redactor,
     };
     let published = publish_quietly(&report, &github).await;

@@ -11,7 +11,7 @@
 use bluegreen::agent::protocol::PullPolicy;
 use bluegreen::agent::registry_auth::Sources;
 use bluegreen::agent::{pull, AgentConfig, Host};
-use bluegreen::report::{EventLog, Scope};
+use bluegreen::report::EventLog;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -89,17 +89,13 @@ fn host_on(daemon: &MockServer) -> Host {
     let docker =
         bollard::Docker::connect_with_http(&daemon.uri(), 10, bollard::API_DEFAULT_VERSION)
             .unwrap();
-    Host {
-        docker,
-        config: AgentConfig {
-            state_dir: std::env::temp_dir(),
-            lock_wait: Duration::from_millis(100),
-            host_name: "test".into(),
-            docker_config: None,
-        },
-        events: EventLog::new(),
-        scope: Scope::Host("test".into()),
-    }
+    let config = AgentConfig {
+        state_dir: std::env::temp_dir(),
+        lock_wait: Duration::from_millis(100),
+        host_name: "test".into(),
+        docker_config: None,
+    };
+    Host::new(docker, config, &EventLog::new())
 }
 
 #[tokio::test]

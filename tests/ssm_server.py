@@ -233,13 +233,13 @@ class State:
             "TimeoutSeconds": cmd.get("TimeoutSeconds", 3600),
         }
 
-    def stdout_url(self, cmd, inv):
+    def stdout_url(self, cmd, inv, stream="stdout"):
         bucket = cmd.get("OutputS3BucketName")
         if not bucket:
             return ""
         prefix = cmd.get("OutputS3KeyPrefix", "")
         return (f"https://s3.amazonaws.com/{bucket}/{prefix}/{cmd['CommandId']}/"
-                f"{inv.instance_id}/awsrunShellScript/0.awsrunShellScript/stdout")
+                f"{inv.instance_id}/awsrunShellScript/0.awsrunShellScript/{stream}")
 
     # --- operations --------------------------------------------------------------------
 
@@ -360,6 +360,7 @@ class State:
             "StandardOutputContent": inv.stdout if done else "",
             "StandardErrorContent": inv.stderr if done else "",
             "StandardOutputUrl": self.stdout_url(cmd, inv),
+            "StandardErrorUrl": self.stdout_url(cmd, inv, "stderr"),
         }
 
     def op_CancelCommand(self, body):

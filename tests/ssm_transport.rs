@@ -19,6 +19,15 @@ use std::time::Duration;
 const AGENT_IMAGE: &str = "ghcr.io/org/bluegreen-action:0.1.0";
 
 fn transport(server: &SsmServer, tweak: impl FnOnce(&mut SsmSettings)) -> SsmTransport {
+    logged_transport(server, &EventLog::new(), tweak)
+}
+
+/// A transport whose AWS calls go into `events`' command log.
+fn logged_transport(
+    server: &SsmServer,
+    events: &EventLog,
+    tweak: impl FnOnce(&mut SsmSettings),
+) -> SsmTransport {
     let mut s = SsmSettings::new(AGENT_IMAGE.into(), Duration::from_secs(30));
     s.poll = PollPolicy {
         min: Duration::from_millis(50),
@@ -26,7 +35,7 @@ fn transport(server: &SsmServer, tweak: impl FnOnce(&mut SsmSettings)) -> SsmTra
     };
     s.deadline = Duration::from_secs(30);
     tweak(&mut s);
-    SsmTransport::new(server.client(), s, EventLog::new())
+    SsmTransport::new(server.logged_client(events), s, events.clone())
 }
 
 fn deploy_request() -> AgentRequest {
@@ -289,6 +298,57 @@ async fn at_the_deadline_the_command_is_cancelled() {
 }
 
 #[tokio::test]
+async fn commands_left_out_of_a_reply_are_pointed_at_in_the_stderr_kept_by_ssm() {
+    let shims = Shims::new();
+    let ids = instance_ids(2);
+    let server = SsmServer::start(config(
+        &shims,
+        &[
+            with_env(&ids[0], json!({"SHIM_COMMANDS_LEFT_OUT": "7"})),
+            run(&ids[1]),
+        ],
+    ));
+    let events = EventLog::new();
+    let t = logged_transport(&server, &events, |s| {
+        s.output_s3_bucket = Some("bgs-logs".into());
+        s.cloudwatch_log_group = Some("/bluegreen".into());
+    });
+    let runs = t.run_batch(&ids, &status_request()).await;
+    assert!(runs.iter().all(|r| r.result.is_ok()), "{runs:?}");
+    let notes: Vec<_> = events
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.step == "commands")
+        .collect();
+    assert_eq!(
+        notes.len(),
+        1,
+        "only the host that left some out: {notes:#?}"
+    );
+    let note = &notes[0];
+    assert_eq!(note.scope.to_string(), format!("host:{}", ids[0]));
+    assert!(
+        note.detail
+            .starts_with("7 older commands are not in this report"),
+        "{}",
+        note.detail
+    );
+    let command_id = server.stats().await["commands"][0]["command_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for place in [
+        format!("s3://bgs-logs/bluegreen/{command_id}/{}/", ids[0]),
+        format!(
+            "CloudWatch Logs group /bluegreen, stream {command_id}/{}/aws-runShellScript/stderr",
+            ids[0]
+        ),
+    ] {
+        assert!(note.detail.contains(&place), "{place} in {}", note.detail);
+    }
+}
+
+#[tokio::test]
 async fn truncated_stdout_is_a_clear_error_pointing_at_the_full_logs() {
     let shims = Shims::new();
     let ids = instance_ids(2);
@@ -394,7 +454,8 @@ async fn throttling_is_absorbed_by_adaptive_retry() {
     let mut cfg = config(&shims, &[run(&ids[0]), run(&ids[1])]);
     cfg["throttle"] = json!({"SendCommand": 1, "ListCommands": 1});
     let server = SsmServer::start(cfg);
-    let t = transport(&server, |_| {});
+    let events = EventLog::new();
+    let t = logged_transport(&server, &events, |_| {});
     let runs = t.run_batch(&ids, &status_request()).await;
     for r in &runs {
         assert!(r.result.is_ok(), "{:?}", r.result);
@@ -403,6 +464,37 @@ async fn throttling_is_absorbed_by_adaptive_retry() {
     assert_eq!(
         stats["throttled"],
         json!({"SendCommand": 1, "ListCommands": 1})
+    );
+    // The command log has each call, what it named, and the retry it took.
+    let calls = events.commands();
+    let sent: Vec<_> = calls
+        .iter()
+        .filter(|c| c.command.starts_with("aws ssm SendCommand "))
+        .collect();
+    assert_eq!(sent.len(), 1, "{calls:#?}");
+    assert_eq!(
+        sent[0].command,
+        format!(
+            "aws ssm SendCommand InstanceIds={},{} DocumentName=AWS-RunShellScript",
+            ids[0], ids[1]
+        )
+    );
+    assert_eq!(
+        (sent[0].exit_code, sent[0].detail.as_str()),
+        (Some(0), "2 attempts")
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.command.starts_with("aws ssm ListCommands CommandId=")
+                && c.detail == "2 attempts"),
+        "{calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|c| !c.command.contains("commands") && !c.command.contains("base64")),
+        "no script in the log: {calls:#?}"
     );
     assert_eq!(
         stats["commands"].as_array().unwrap().len(),

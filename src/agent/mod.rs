@@ -106,9 +106,45 @@ pub struct Host {
     pub config: AgentConfig,
     pub events: EventLog,
     pub scope: Scope,
+    /// The host's AWS config (the instance role, through IMDS), resolved at the first AWS call
+    /// and once per agent run, however many calls the deploy makes.
+    aws: tokio::sync::OnceCell<aws_config::SdkConfig>,
 }
 
 impl Host {
+    pub fn new(docker: Docker, config: AgentConfig, events: &EventLog) -> Host {
+        Host {
+            docker,
+            scope: Scope::Host(config.host_name.clone()),
+            config,
+            events: events.clone(),
+            aws: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn aws_config(&self) -> &aws_config::SdkConfig {
+        self.aws
+            .get_or_init(|| aws_config::load_defaults(aws_config::BehaviorVersion::latest()))
+            .await
+    }
+
+    /// A Parameter Store client whose calls go into the host's command log.
+    pub async fn ssm_client(&self) -> aws_sdk_ssm::Client {
+        let config = aws_sdk_ssm::config::Builder::from(self.aws_config().await)
+            .interceptor(crate::aws::CallLog::interceptor(&self.events, &self.scope))
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    /// An ECR client for `region` whose calls go into the host's command log.
+    pub async fn ecr_client(&self, region: &str) -> aws_sdk_ecr::Client {
+        let config = aws_sdk_ecr::config::Builder::from(self.aws_config().await)
+            .region(aws_config::Region::new(region.to_string()))
+            .interceptor(crate::aws::CallLog::interceptor(&self.events, &self.scope))
+            .build();
+        aws_sdk_ecr::Client::from_conf(config)
+    }
+
     /// Runs one command that changes the host (a Docker call, a proxy command) and records it
     /// in the command log the reply carries.
     pub fn command<'a, T: Send + 'a, E: Send + 'a>(
@@ -139,12 +175,7 @@ impl Host {
     pub fn connect(config: AgentConfig, events: &EventLog) -> anyhow::Result<Host> {
         let docker = Docker::connect_with_local_defaults()
             .context("cannot connect to the Docker daemon (DOCKER_HOST or /var/run/docker.sock)")?;
-        Ok(Host {
-            docker,
-            scope: Scope::Host(config.host_name.clone()),
-            config,
-            events: events.clone(),
-        })
+        Ok(Host::new(docker, config, events))
     }
 
     pub fn app_dir(&self, app: &str) -> PathBuf {
@@ -266,22 +297,23 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
         before: None,
         apps: vec![],
         events: host.events.snapshot(),
-        commands: bounded_commands(host.events.commands()),
+        commands: in_start_order(host.events.commands()),
+        commands_left_out: 0,
         log_tail: vec![],
         receipt: None,
         history: vec![],
     }
 }
 
-/// Commands a reply carries at most (the newest; SSM keeps 24,000 characters of a reply).
+/// Commands the agent's printed reply carries at most (the newest; SSM keeps 24,000
+/// characters of a reply). The older ones go to its stderr, which SSM keeps in full in S3 or
+/// CloudWatch Logs when the command is configured to ([`AgentReply::keep_newest_commands`]).
 pub const REPLY_COMMANDS: usize = 60;
 
 /// In the order they started (a command is recorded when it ends, and the proxy's config
 /// check runs beside the health gate).
-fn bounded_commands(mut commands: Vec<CommandRun>) -> Vec<CommandRun> {
+fn in_start_order(mut commands: Vec<CommandRun>) -> Vec<CommandRun> {
     commands.sort_by_key(|c| c.ts);
-    let excess = commands.len().saturating_sub(REPLY_COMMANDS);
-    commands.drain(..excess);
     commands
 }
 

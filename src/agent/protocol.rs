@@ -331,10 +331,13 @@ pub struct AgentReply {
     /// The last log lines of a container that failed, bounded in size.
     #[serde(default)]
     pub log_tail: Vec<String>,
-    /// The commands that changed the host (Docker calls, proxy commands), the newest
-    /// [`crate::agent::REPLY_COMMANDS`].
+    /// The commands that changed the host (Docker calls, proxy commands, AWS calls) in the
+    /// order they started; through SSM the newest [`crate::agent::REPLY_COMMANDS`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<crate::report::CommandRun>,
+    /// Older commands left out of `commands` (they are on the agent's stderr).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commands_left_out: usize,
     /// What users saw during the switch, from the proxy (a deploy that switched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<crate::report::receipt::Receipt>,
@@ -367,7 +370,19 @@ pub struct HistoryEntry {
     pub run_url: Option<String>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl AgentReply {
+    /// Keeps the newest `max` commands and returns the older ones, counted in
+    /// `commands_left_out`, for whoever can keep them elsewhere.
+    pub fn keep_newest_commands(&mut self, max: usize) -> Vec<crate::report::CommandRun> {
+        let excess = self.commands.len().saturating_sub(max);
+        self.commands_left_out += excess;
+        self.commands.drain(..excess).collect()
+    }
+
     /// The stdout line carrying this reply.
     pub fn to_marked_line(&self) -> anyhow::Result<String> {
         Ok(format!("{REPLY_MARKER}{}", serde_json::to_string(self)?))
@@ -443,6 +458,7 @@ mod tests {
             receipt: None,
             history: vec![],
             commands: vec![],
+            commands_left_out: 0,
         };
         let out = format!(
             "pulling...\n{}\r\ntrailing\n",
@@ -450,5 +466,37 @@ mod tests {
         );
         assert_eq!(AgentReply::from_stdout(&out).unwrap(), reply);
         assert!(AgentReply::from_stdout("no reply here").is_err());
+    }
+
+    #[test]
+    fn a_reply_keeps_the_newest_commands_and_counts_the_rest() {
+        let mut reply = AgentReply::from_stdout(
+            r#"@@bluegreen-reply@@ {"host":"i-1","action":"deploy","outcome":"deployed","message":""}"#,
+        )
+        .unwrap();
+        let at = chrono::Utc::now();
+        reply.commands = (0..5)
+            .map(|i| crate::report::CommandRun {
+                ts: at + chrono::Duration::milliseconds(i),
+                scope: crate::report::Scope::Host("i-1".into()),
+                command: format!("docker start c{i}"),
+                exit_code: Some(0),
+                duration_ms: Some(1),
+                detail: String::new(),
+            })
+            .collect();
+        let older = reply.keep_newest_commands(3);
+        let names = |c: &[crate::report::CommandRun]| {
+            c.iter().map(|c| c.command.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&older), ["docker start c0", "docker start c1"]);
+        assert_eq!(reply.commands.len(), 3);
+        assert_eq!(reply.commands_left_out, 2);
+        assert!(reply
+            .to_marked_line()
+            .unwrap()
+            .contains(r#""commands_left_out":2"#));
+        assert!(reply.keep_newest_commands(3).is_empty());
+        assert_eq!(reply.commands_left_out, 2);
     }
 }

@@ -103,7 +103,7 @@ async fn pull_image(
     reference: &ImageRef,
     auth: &registry_auth::Sources,
 ) -> anyhow::Result<()> {
-    let credentials = auth.for_image(reference).await?;
+    let credentials = auth.for_image(host, reference).await?;
     let options = CreateImageOptions {
         from_image: Some(image.to_string()),
         ..Default::default()

@@ -23,6 +23,7 @@
 //! ever part of a message.
 
 use super::secrets;
+use super::Host;
 use crate::image::reference::{EcrRegistry, ImageRef};
 use anyhow::{bail, Context};
 use base64::Engine as _;
@@ -94,6 +95,7 @@ impl Sources {
     /// The credentials for the registry of `reference`, or `None` for an anonymous pull.
     pub async fn for_image(
         &self,
+        host: &Host,
         reference: &ImageRef,
     ) -> anyhow::Result<Option<DockerCredentials>> {
         let registry = reference.registry.as_deref().unwrap_or("docker.io");
@@ -107,14 +109,14 @@ impl Sources {
         if let Some(name) = &self.from_ssm {
             let logins = self
                 .ssm
-                .get_or_try_init(|| async { read_parameter(name).await })
+                .get_or_try_init(|| async { read_parameter(host, name).await })
                 .await?;
             if let Some(login) = logins.iter().find(|(k, _)| host_key(k) == key) {
                 return Ok(Some(login.1.clone().credentials(server)));
             }
         }
         if let Some(ecr) = reference.ecr() {
-            return ecr_token(&ecr).await.map(Some);
+            return ecr_token(host, &ecr).await.map(Some);
         }
         let Some(dir) = &self.docker_config else {
             return Ok(None);
@@ -323,8 +325,8 @@ async fn helper_get(
 }
 
 /// The registry logins in the Parameter Store parameter `name`.
-async fn read_parameter(name: &str) -> anyhow::Result<BTreeMap<String, Login>> {
-    let value = secrets::parameter(name)
+async fn read_parameter(host: &Host, name: &str) -> anyhow::Result<BTreeMap<String, Login>> {
+    let value = secrets::parameter(host, name)
         .await
         .with_context(|| format!("--registry-credentials-from-ssm {name}"))?;
     let logins = parse_logins(name, &value)?;
@@ -374,12 +376,8 @@ fn parse_logins(name: &str, value: &str) -> anyhow::Result<BTreeMap<String, Logi
     Ok(logins)
 }
 
-async fn ecr_token(ecr: &EcrRegistry) -> anyhow::Result<DockerCredentials> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(ecr.region.clone()))
-        .load()
-        .await;
-    let client = aws_sdk_ecr::Client::new(&config);
+async fn ecr_token(host: &Host, ecr: &EcrRegistry) -> anyhow::Result<DockerCredentials> {
+    let client = host.ecr_client(&ecr.region).await;
     let registry = &ecr.host;
     let answer = client
         .get_authorization_token()

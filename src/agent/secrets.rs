@@ -5,6 +5,7 @@
 
 use super::protocol::{AgentReply, EnvVar};
 use super::validate;
+use super::Host;
 use crate::report::Redactor;
 use anyhow::{bail, Context};
 use std::sync::{LazyLock, Mutex};
@@ -38,6 +39,7 @@ pub fn redact_reply(mut reply: AgentReply) -> AgentReply {
     }
     for command in &mut reply.commands {
         command.command = read.redact(&command.command);
+        command.detail = read.redact(&command.detail);
     }
     reply
 }
@@ -49,21 +51,9 @@ pub fn redact_text(text: &str) -> String {
     read.redact(text)
 }
 
-/// The host's Parameter Store client: the credential chain (the instance role, through IMDS)
-/// is resolved once per agent run, however many reads the deploy makes.
-async fn ssm_client() -> &'static aws_sdk_ssm::Client {
-    static CLIENT: tokio::sync::OnceCell<aws_sdk_ssm::Client> = tokio::sync::OnceCell::const_new();
-    CLIENT
-        .get_or_init(|| async {
-            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            aws_sdk_ssm::Client::new(&config)
-        })
-        .await
-}
-
 /// Reads every parameter under `path` (recursively, decrypted).
-pub async fn from_ssm(path: &str) -> anyhow::Result<Vec<EnvVar>> {
-    let ssm = ssm_client().await;
+pub async fn from_ssm(host: &Host, path: &str) -> anyhow::Result<Vec<EnvVar>> {
+    let ssm = host.ssm_client().await;
     let mut pages = ssm
         .get_parameters_by_path()
         .path(path)
@@ -97,8 +87,8 @@ pub async fn from_ssm(path: &str) -> anyhow::Result<Vec<EnvVar>> {
 
 /// One parameter's value, decrypted (a SecureString), read with the host's credentials. The
 /// caller decides which parts of it are secret and [`remember`]s them.
-pub async fn parameter(name: &str) -> anyhow::Result<String> {
-    let ssm = ssm_client().await;
+pub async fn parameter(host: &Host, name: &str) -> anyhow::Result<String> {
+    let ssm = host.ssm_client().await;
     let answer = ssm
         .get_parameter()
         .name(name)
@@ -135,6 +125,7 @@ mod tests {
             receipt: None,
             history: vec![],
             commands: vec![],
+            commands_left_out: 0,
         };
         let out = redact_reply(reply);
         assert_eq!(out.log_tail, vec!["DATABASE_URL=***".to_string()]);

@@ -14,7 +14,7 @@ pub use super::ssm_script::{
 use super::ssm_script::{truncate_chars, with_host};
 use super::transport::{FailureKind, HostFailure, HostRun, Transport};
 use crate::agent::{AgentReply, AgentRequest};
-use crate::report::{EventLog, Scope};
+use crate::report::{EventLog, Scope, StepStatus};
 use anyhow::Context;
 use aws_sdk_ssm::error::DisplayErrorContext;
 use aws_sdk_ssm::types::CloudWatchOutputConfig;
@@ -65,15 +65,26 @@ impl SsmSettings {
 
     /// Where the full output of a command can be read, for error messages.
     fn logs_hint(&self, command_id: &str, instance: &str, stdout_url: Option<&str>) -> String {
+        self.output_hint(command_id, instance, stdout_url, "stdout")
+    }
+
+    /// Where the full `stream` (`stdout` or `stderr`) of a command can be read.
+    fn output_hint(
+        &self,
+        command_id: &str,
+        instance: &str,
+        url: Option<&str>,
+        stream: &str,
+    ) -> String {
         let mut places = Vec::new();
-        if let Some(url) = stdout_url.filter(|u| !u.is_empty()) {
+        if let Some(url) = url.filter(|u| !u.is_empty()) {
             places.push(url.to_string());
         } else if let Some(bucket) = &self.output_s3_bucket {
             places.push(format!("s3://{bucket}/bluegreen/{command_id}/{instance}/"));
         }
         if let Some(group) = &self.cloudwatch_log_group {
             places.push(format!(
-                "CloudWatch Logs group {group}, stream {command_id}/{instance}/aws-runShellScript/stdout"
+                "CloudWatch Logs group {group}, stream {command_id}/{instance}/aws-runShellScript/{stream}"
             ));
         }
         if places.is_empty() {
@@ -135,14 +146,18 @@ pub struct SsmTransport {
 
 /// An SSM client with adaptive retry (client-side rate limiting on throttling, 10 attempts),
 /// the fix AWS's own tools adopted for ListCommandInvocations loops that got throttled.
-/// `AWS_ENDPOINT_URL_SSM` points it elsewhere (the test server).
-pub async fn client(region: Option<&str>) -> Client {
+/// `AWS_ENDPOINT_URL_SSM` points it elsewhere (the test server). Every call goes into
+/// `events`' command log.
+pub async fn client(region: Option<&str>, events: &EventLog) -> Client {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region.to_string()));
     }
-    Client::new(&loader.load().await)
+    let config = aws_sdk_ssm::config::Builder::from(&loader.load().await)
+        .interceptor(crate::aws::CallLog::interceptor(events, &Scope::Pipeline))
+        .build();
+    Client::from_conf(config)
 }
 
 /// Adaptive retry: backs off and rate-limits the client when SSM answers ThrottlingException.
@@ -414,10 +429,12 @@ impl SsmTransport {
         );
         if carries_reply {
             if let Ok(reply) = AgentReply::from_stdout(listed_output) {
+                let reply = with_host(reply, instance);
+                self.note_left_out_commands(&reply, command_id, None);
                 return Some(HostRun {
                     host: instance.to_string(),
                     arch: host_arch(listed_output),
-                    result: Ok(with_host(reply, instance)),
+                    result: Ok(reply),
                 });
             }
         }
@@ -456,11 +473,41 @@ impl SsmTransport {
                 .settings
                 .logs_hint(command_id, instance, out.standard_output_url()),
         };
+        let result = interpret(state, &output).map(|r| with_host(r, instance));
+        if let Ok(reply) = &result {
+            self.note_left_out_commands(reply, command_id, out.standard_error_url());
+        }
         Some(HostRun {
             host: instance.to_string(),
             arch: host_arch(output.stdout),
-            result: interpret(state, &output).map(|r| with_host(r, instance)),
+            result,
         })
+    }
+
+    /// Says where the commands too many for a host's reply are: its agent wrote them to
+    /// stderr, which SSM keeps whole in S3 or CloudWatch Logs when configured.
+    fn note_left_out_commands(
+        &self,
+        reply: &AgentReply,
+        command_id: &str,
+        stderr_url: Option<&str>,
+    ) {
+        if reply.commands_left_out == 0 {
+            return;
+        }
+        let hint = self
+            .settings
+            .output_hint(command_id, &reply.host, stderr_url, "stderr");
+        self.events.note(
+            &Scope::Host(reply.host.clone()),
+            "commands",
+            StepStatus::Warning,
+            format!(
+                "{} older commands are not in this report (a reply carries the newest {}); the agent wrote them to its stderr: {hint}",
+                reply.commands_left_out,
+                crate::agent::REPLY_COMMANDS
+            ),
+        );
     }
 
     /// Cancels what has not ended, and reports those hosts as past the deadline.

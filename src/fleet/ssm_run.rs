@@ -79,7 +79,7 @@ impl SsmFleet {
     ) -> anyhow::Result<SsmFleet> {
         let selection = target.ssm_selection()?;
         let settings = target.ssm_settings(comment)?;
-        let client = ssm::client(target.region.as_deref()).await;
+        let client = ssm::client(target.region.as_deref(), events).await;
         let transport = SsmTransport::new(client, settings, events.clone());
         let hosts = preflight::resolve_targets(&transport, &selection)
             .await

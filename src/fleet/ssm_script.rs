@@ -273,6 +273,7 @@ mod tests {
             receipt: None,
             history: vec![],
             commands: vec![],
+            commands_left_out: 0,
         }
     }
 

@@ -58,14 +58,23 @@ impl EcrClient {
     /// aws-actions/configure-aws-credentials with OIDC, profiles, SSO, instance role),
     /// `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_ECR` for another endpoint, and adaptive retry,
     /// which slows the client down when ECR throttles instead of failing at once.
-    pub async fn from_environment(options: &ClientOptions) -> Result<Self, VerifyError> {
+    /// Every call goes into `events`' command log.
+    pub async fn from_environment(
+        options: &ClientOptions,
+        events: &crate::report::EventLog,
+    ) -> Result<Self, VerifyError> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(adaptive_retry(options.max_attempts));
         if let Some(region) = &options.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
         let shared = loader.load().await;
-        Self::from_conf(aws_sdk_ecr::config::Builder::from(&shared).build())
+        let calls = crate::aws::CallLog::interceptor(events, &crate::report::Scope::Pipeline);
+        Self::from_conf(
+            aws_sdk_ecr::config::Builder::from(&shared)
+                .interceptor(calls)
+                .build(),
+        )
     }
 
     /// A client from a ready SDK config (tests point it at a local endpoint).

@@ -117,7 +117,7 @@ pub async fn run(args: VerifyImageArgs) -> anyhow::Result<ExitCode> {
         ..ClientOptions::default()
     };
     let verdict = async {
-        let client = EcrClient::from_environment(&options).await?;
+        let client = EcrClient::from_environment(&options, &crate::report::EventLog::new()).await?;
         verify(&client, &request).await
     }
     .await

@@ -33,6 +33,7 @@ impl Pipeline {
                 GithubDeployment::Refused => gh.deployment = false,
             }
             github::publish(&record, &gh).await;
+            self.rewrite_command_log(record, &options);
         }
     }
 
@@ -45,7 +46,18 @@ impl Pipeline {
         gh.comment = self.config.pr_comment;
         gh.pr_number = self.config.pr_number;
         gh.deployment = self.config.deployment;
+        gh.calls = self.events.clone();
         gh
+    }
+
+    /// The log and run.json again, with the GitHub requests the report stage made.
+    fn rewrite_command_log(&self, mut record: RunReport, options: &ReportOptions) {
+        record.commands = self.events.commands();
+        for (sink, outcome) in report::write::rewrite_command_log(&record, options) {
+            if let report::SinkOutcome::Failed(reason) = outcome {
+                eprintln!("warning: report {sink}: {reason}");
+            }
+        }
     }
 
     /// The GitHub deployment, `in_progress` from the moment the deploy starts (a warning, never

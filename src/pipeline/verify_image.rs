@@ -125,7 +125,7 @@ pub(super) async fn run_verify(
         ..image::ClientOptions::default()
     };
     let verdict = async {
-        let client = image::EcrClient::from_environment(&options).await?;
+        let client = image::EcrClient::from_environment(&options, events).await?;
         image::verify_logged(&client, &request, events).await
     }
     .await;

@@ -78,7 +78,8 @@ pub struct Event {
 }
 
 /// One command the run executed (locally or on a host), with how it ended: a Docker call that
-/// changes a container or an image, an HAProxy runtime command that changes the proxy.
+/// changes a container or an image, an HAProxy runtime command that changes the proxy, an AWS
+/// call ([`crate::aws`]), a GitHub API request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandRun {
     pub ts: DateTime<Utc>,
@@ -89,6 +90,9 @@ pub struct CommandRun {
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// How it went beyond the exit code: the attempts it took, the error it ended with.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 /// A command being run ([`EventLog::command`]).
@@ -218,6 +222,7 @@ impl EventLog {
                 command,
                 exit_code: Some(if result.is_ok() { 0 } else { 1 }),
                 duration_ms: Some(started.elapsed().as_millis() as u64),
+                detail: String::new(),
             }]);
             result
         })

@@ -6,7 +6,7 @@
 //! 2026-11-20T10:00:04.520Z host:i-0a1b2c3d4e5f60001   $ docker pull shop@sha256:5f2b... (exit=0, 7.4 s)
 //! ```
 
-use crate::report::event::{Event, StepStatus};
+use crate::report::event::{CommandRun, Event, StepStatus};
 use crate::report::model::RunReport;
 use crate::report::units::human_ms;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -16,21 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub fn render_log(report: &RunReport) -> String {
     let mut lines: Vec<(DateTime<Utc>, String)> = Vec::new();
     lines.extend(report.events.iter().map(|e| (e.ts, event_line(e))));
-    lines.extend(report.commands.iter().map(|c| {
-        let exit = c
-            .exit_code
-            .map(|code| format!("exit={code}"))
-            .unwrap_or_else(|| "exit=killed".to_string());
-        let took = c.duration_ms.map(human_ms).unwrap_or_default();
-        let line = format!(
-            "{} {:<26} $ {} ({exit}{}{took})",
-            stamp(c.ts),
-            c.scope.to_string(),
-            c.command,
-            if took.is_empty() { "" } else { ", " }
-        );
-        (c.ts, line)
-    }));
+    lines.extend(report.commands.iter().map(|c| (c.ts, command_line(c))));
     // A stable sort keeps same-instant lines in the order they were recorded.
     lines.sort_by_key(|(ts, _)| *ts);
     let mut out = header(report);
@@ -40,6 +26,25 @@ pub fn render_log(report: &RunReport) -> String {
     }
     out.push_str(&log_tails(report));
     out
+}
+
+/// One command as the log shows it: `$ docker pull shop@sha256:5f2b... (exit=0, 7.4 s)`.
+pub fn command_line(c: &CommandRun) -> String {
+    let mut how = vec![c
+        .exit_code
+        .map(|code| format!("exit={code}"))
+        .unwrap_or_else(|| "exit=killed".to_string())];
+    how.extend(c.duration_ms.map(human_ms));
+    if !c.detail.is_empty() {
+        how.push(c.detail.clone());
+    }
+    format!(
+        "{} {:<26} $ {} ({})",
+        stamp(c.ts),
+        c.scope.to_string(),
+        c.command,
+        how.join(", ")
+    )
 }
 
 /// One event as the log (and the action log's live view) shows it.

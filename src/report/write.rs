@@ -136,15 +136,36 @@ pub fn write_report(report: &RunReport, options: &ReportOptions) -> ReportOutcom
         log: writer.write("bluegreen.log", || Ok(render_log(report))),
         metrics: writer.write("metrics.json", || Ok(render_metrics(report, &facts)?)),
         summary_file: writer.write("summary.md", || Ok(summary.clone())),
-        run_json: writer.write("run.json", || {
-            Ok(serde_json::to_string_pretty(report)? + "\n")
-        }),
+        run_json: writer.write("run.json", || Ok(run_json(report)?)),
         lint_sarif: copy_sarif(&writer, options.lint_sarif.as_deref()),
         step_summary: append_step_summary(options, &summary),
         outputs: write_outputs(options, &outputs),
         report_dir,
         facts,
     }
+}
+
+/// Writes the log and `run.json` again once the GitHub sinks have run, so the requests they
+/// made are in the command log too (the summary and the comment are written before them).
+pub fn rewrite_command_log(
+    report: &RunReport,
+    options: &ReportOptions,
+) -> Vec<(&'static str, SinkOutcome)> {
+    let writer = DirWriter::new(options);
+    vec![
+        (
+            "log",
+            writer.write("bluegreen.log", || Ok(render_log(report))),
+        ),
+        (
+            "run.json",
+            writer.write("run.json", || Ok(run_json(report)?)),
+        ),
+    ]
+}
+
+fn run_json(report: &RunReport) -> serde_json::Result<String> {
+    Ok(serde_json::to_string_pretty(report)? + "\n")
 }
 
 /// Writes files into the report directory, redacted.

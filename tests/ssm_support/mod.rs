@@ -93,7 +93,15 @@ impl SsmServer {
     /// Each client gets its own retry partition: the SDK keeps adaptive retry's rate limiter
     /// per partition for the whole process, and one test's throttling must not slow others.
     pub fn client(&self) -> aws_sdk_ssm::Client {
+        self.logged_client(&bluegreen::report::EventLog::new())
+    }
+
+    /// A client whose calls go into `events`' command log, as the tool's own client's do.
+    pub fn logged_client(&self, events: &bluegreen::report::EventLog) -> aws_sdk_ssm::Client {
+        let calls =
+            bluegreen::aws::CallLog::interceptor(events, &bluegreen::report::Scope::Pipeline);
         let config = aws_sdk_ssm::Config::builder()
+            .interceptor(calls)
             .behavior_version_latest()
             .endpoint_url(&self.url)
             .region(aws_sdk_ssm::config::Region::new("us-east-1"))

@@ -275,7 +275,7 @@ impl Run<'_> {
             return Ok(env);
         };
         let t = self.timer(Step::Secrets);
-        match secrets::from_ssm(path).await {
+        match secrets::from_ssm(self.host, path).await {
             Ok(vars) => {
                 t.ok(format!("{} variable(s) from {path}", vars.len()));
                 env.retain(|v| !vars.iter().any(|s| s.name == v.name));

@@ -38,6 +38,7 @@ fn reply(host: &str, action: &str, outcome: Outcome) -> AgentReply {
         receipt: None,
         history: vec![],
         commands: vec![],
+        commands_left_out: 0,
     }
 }
 

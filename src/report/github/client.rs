@@ -3,11 +3,13 @@
 
 use super::{GithubOptions, GithubProblem};
 use crate::report::redact::Redactor;
+use crate::report::{CommandRun, EventLog, Scope};
+use chrono::Utc;
 use http::{Method, StatusCode};
 use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::Octocrab;
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,6 +23,8 @@ pub(super) enum Permission {
 
 pub(super) struct Api {
     client: Octocrab,
+    /// Every request is recorded there, with its outcome.
+    calls: EventLog,
     /// Every request body passes through it: no caller can forget.
     redactor: Redactor,
     /// `/repos/{owner}/{repo}`.
@@ -54,13 +58,40 @@ impl Api {
             .map_err(|e| GithubProblem::Transport(format!("building the HTTP client: {e}")))?;
         Ok(Api {
             client,
+            calls: options.calls.clone(),
             repo,
             redactor: options.redactor.clone(),
         })
     }
 
-    /// One request, sent once. Returns the JSON body (`null` when empty).
+    /// One request, sent once and recorded in the command log. Returns the JSON body (`null`
+    /// when empty).
     pub(super) async fn call(
+        &self,
+        method: Method,
+        route: &str,
+        body: Option<Value>,
+        permission: Permission,
+    ) -> Result<Value, GithubProblem> {
+        let (ts, started) = (Utc::now(), Instant::now());
+        let command = format!("github {method} {route}");
+        let result = self.send(method, route, body, permission).await;
+        self.calls.extend_commands([CommandRun {
+            ts,
+            scope: Scope::Pipeline,
+            command,
+            exit_code: Some(if result.is_ok() { 0 } else { 1 }),
+            duration_ms: Some(started.elapsed().as_millis() as u64),
+            detail: result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }]);
+        result
+    }
+
+    async fn send(
         &self,
         method: Method,
         route: &str,

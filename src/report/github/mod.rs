@@ -19,6 +19,7 @@ use crate::gha::RunnerEnv;
 use crate::report::facts::ReportFacts;
 use crate::report::model::RunReport;
 use crate::report::redact::Redactor;
+use crate::report::EventLog;
 use chrono::{DateTime, Utc};
 use client::Api;
 use comment::post_sticky_comment;
@@ -55,6 +56,8 @@ pub struct GithubOptions {
     /// report then posts only its final state.
     pub started_deployment: Option<u64>,
     pub redactor: Redactor,
+    /// Where each request to the API is recorded (the run's command log).
+    pub calls: EventLog,
 }
 
 impl GithubOptions {
@@ -76,6 +79,7 @@ impl GithubOptions {
             deployment: true,
             started_deployment: None,
             redactor,
+            calls: EventLog::new(),
         }
     }
 }
