@@ -31,7 +31,12 @@ async fn the_history_holds_every_deploy_and_rollback_with_outcome_receipt_and_ru
     assert_eq!(v2.outcome, Outcome::Deployed, "{}", v2.message);
     let broken = t.deploy(t.spec_env("v3", &[("FAIL_HEALTH", "1")])).await;
     assert_eq!(broken.outcome, Outcome::Failed, "{}", broken.message);
-    assert_eq!(t.rollback().await.outcome, Outcome::RolledBack);
+    let rollback = AgentRequest::Rollback {
+        app: t.app.clone(),
+        expect_live: None,
+        run_url: Some("https://github.com/acme/shop/actions/runs/44".into()),
+    };
+    assert_eq!(t.run(rollback).await.outcome, Outcome::RolledBack);
     assert_eq!(t.deploy(t.spec("v3")).await.outcome, Outcome::Deployed);
 
     let h = history(&t).await.history;
@@ -59,6 +64,11 @@ async fn the_history_holds_every_deploy_and_rollback_with_outcome_receipt_and_ru
     assert_eq!(
         h[0].run_url.as_deref(),
         Some("https://github.com/acme/shop/actions/runs/41")
+    );
+    assert_eq!(
+        h[3].run_url.as_deref(),
+        Some("https://github.com/acme/shop/actions/runs/44"),
+        "the rollback's run"
     );
     assert!(
         h[0].receipt.is_none(),

@@ -17,6 +17,7 @@ use ssm_support::{config, instance_ids, Shims, SsmServer};
 use std::time::Duration;
 
 const AGENT_IMAGE: &str = "ghcr.io/org/bluegreen-action:0.1.0";
+const RUN_URL: &str = "https://github.com/acme/shop/actions/runs/42";
 
 fn transport(server: &SsmServer, tweak: impl FnOnce(&mut SsmSettings)) -> SsmTransport {
     logged_transport(server, &EventLog::new(), tweak)
@@ -53,7 +54,8 @@ fn deploy_request() -> AgentRequest {
         "env": [{"name": "GREETING", "value": "it's $(not run) `either`"}],
         "env_from_ssm": "/bgs/shop/prod/",
         "proxy_image": "haproxy:3.2",
-        "deploy_id": "20261122T040000Z-abc123"
+        "deploy_id": "20261122T040000Z-abc123",
+        "run_url": RUN_URL
     }))
     .unwrap();
     AgentRequest::Deploy(spec)
@@ -553,6 +555,7 @@ async fn fleet_rollback_over_ssm_switches_back_exactly_the_switched_hosts() {
         AgentRequest::Rollback {
             app: "bgs-shop".into(),
             expect_live: Some("20261122T040000Z-abc123".into()),
+            run_url: Some(RUN_URL.into()),
         }
     );
 }

@@ -275,9 +275,11 @@ pub async fn handle_with(
     let host = Host::connect(config, events)?;
     let reply = match request {
         AgentRequest::Deploy(spec) => deploy::deploy(&host, &spec).await,
-        AgentRequest::Rollback { app, expect_live } => {
-            rollback::rollback(&host, &app, expect_live.as_deref()).await
-        }
+        AgentRequest::Rollback {
+            app,
+            expect_live,
+            run_url,
+        } => rollback::rollback(&host, &app, expect_live.as_deref(), run_url).await,
         AgentRequest::Status { app } => status::status(&host, app.as_deref()).await,
         AgentRequest::Recover { app } => recover::recover_request(&host, &app).await,
         AgentRequest::History { app } => history::history_request(&host, &app).await,

@@ -173,6 +173,9 @@ pub enum AgentRequest {
         /// (`--expect-live`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expect_live: Option<String>,
+        /// The workflow run that asked for it, for the host's history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_url: Option<String>,
     },
     Status {
         app: Option<String>,
@@ -414,6 +417,7 @@ mod tests {
         let r = AgentRequest::Rollback {
             app: "shop".into(),
             expect_live: None,
+            run_url: None,
         };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, r#"{"action":"rollback","app":"shop"}"#);

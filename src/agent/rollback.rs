@@ -42,6 +42,7 @@ pub async fn rollback(
     host: &Host,
     app: &str,
     expect_live: Option<&str>,
+    run_url: Option<String>,
 ) -> anyhow::Result<AgentReply> {
     let total = host.events.start(&host.scope, Step::Total.event());
     let finish = |end: End, total: StepTimer| {
@@ -98,7 +99,7 @@ pub async fn rollback(
         live.health = Health::Healthy;
     }
     r.apps = vec![state];
-    let entry = HistoryEntry::of(&r, None, None);
+    let entry = HistoryEntry::of(&r, None, run_url);
     history::keep(host, app, &mut r, entry);
     Ok(r)
 }

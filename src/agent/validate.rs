@@ -225,7 +225,9 @@ pub fn expect_live_value(value: &str) -> Result<(), UsageError> {
 pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
     match request {
         AgentRequest::Deploy(spec) => deploy_spec(spec),
-        AgentRequest::Rollback { app, expect_live } => {
+        AgentRequest::Rollback {
+            app, expect_live, ..
+        } => {
             app_name(app)?;
             match expect_live {
                 Some(x) => expect_live_value(x),

@@ -9,6 +9,7 @@ use crate::exit::{ExitCode, UsageError};
 use crate::fleet::command::{run_on_target, Done};
 use crate::fleet::TargetArgs;
 use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
+use crate::gha::RunnerEnv;
 use crate::output::OutputFormat;
 use crate::report::hosts::fleet_color;
 use crate::report::markdown::host_table;
@@ -47,6 +48,7 @@ pub async fn rollback(cmd: RollbackCmd) -> anyhow::Result<ExitCode> {
     let request = AgentRequest::Rollback {
         app,
         expect_live: cmd.expect_live,
+        run_url: RunnerEnv::from_env().run_url(),
     };
     let done = run_on_target(&cmd.target, request, cmd.format).await?;
     Ok(done.exit)
@@ -85,6 +87,7 @@ async fn run_from_action_inputs(format: OutputFormat) -> anyhow::Result<ExitCode
     let request = AgentRequest::Rollback {
         app: app.clone(),
         expect_live: cmd.expect_live.clone(),
+        run_url: RunnerEnv::from_env().run_url(),
     };
     let done = match run_on_target(&cmd.target, request, format).await {
         Ok(done) => done,

@@ -109,6 +109,7 @@ impl TestApp {
         self.run(AgentRequest::Rollback {
             app: self.app.clone(),
             expect_live: None,
+            run_url: None,
         })
         .await
     }

@@ -320,6 +320,7 @@ async fn roll_back_switched<T: Transport>(
     let rollback = AgentRequest::Rollback {
         app: spec.app.clone(),
         expect_live: Some(spec.deploy_id.clone()),
+        run_url: spec.run_url.clone(),
     };
     let mut all_ok = true;
     for batch in switched.chunks(limits.batch_size.max(1)) {
