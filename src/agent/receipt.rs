@@ -26,14 +26,18 @@ const LOG_SETTLE: Duration = Duration::from_millis(50);
 pub struct Mark {
     pub at: DateTime<Utc>,
     readings: Option<Readings>,
+    /// When the proxy began logging requests, if the deploy turned its log on: the baseline
+    /// window starts there at the earliest.
+    logging_since: Option<DateTime<Utc>>,
 }
 
 /// Marks the switch: the time and the proxy's counters (`None` when the proxy did not answer;
 /// the receipt then says so).
-pub async fn mark(host: &Host, app: &str) -> Mark {
+pub async fn mark(host: &Host, app: &str, logging_since: Option<DateTime<Utc>>) -> Mark {
     Mark {
         at: Utc::now(),
         readings: readings(host, app).await.ok(),
+        logging_since,
     }
 }
 
@@ -52,7 +56,12 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
         }
     };
     let length = to - mark.at;
-    let windows = [(mark.at, to), (mark.at - length, mark.at)];
+    // The same length of time before the switch, from when the proxy began logging at most.
+    let mut baseline_from = mark.at - length;
+    if let Some(since) = mark.logging_since {
+        baseline_from = baseline_from.max(since);
+    }
+    let windows = [(mark.at, to), (baseline_from, mark.at)];
     let mut read = logged(host, app, windows).await;
     for _ in 1..LOG_READS {
         match &read {

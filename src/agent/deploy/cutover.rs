@@ -47,7 +47,7 @@ impl Run<'_> {
         // The receipt's window opens just before the switch step (its two readings of the
         // counters take 20 ms, which are not the switch's).
         if old.is_some() {
-            self.switched = Some(receipt::mark(host, app).await);
+            self.switched = Some(receipt::mark(host, app, self.logging_since).await);
         }
         let t = self.timer(Step::Switch);
         // Once the config is renamed, the way back is the revert (which then does the rest).
@@ -234,6 +234,7 @@ impl Run<'_> {
             None => message,
         };
         self.take_receipt().await;
+        self.stop_request_log().await;
         if outcome.is_success() {
             total.ok(&message);
         } else {

@@ -112,6 +112,7 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
         reverted: recover::reverted(&fixed).cloned(),
         switched: None,
         receipt: None,
+        logging_since: None,
     };
     let end = run.steps().await;
     let end = match end {
@@ -142,6 +143,7 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
     match end {
         Ok((outcome, message, logs)) => Ok(run.finish(total, outcome, message, logs).await),
         Err(e) => {
+            run.stop_request_log().await;
             total.fail(format!("{e:#}"));
             Err(e)
         }
@@ -160,6 +162,9 @@ struct Run<'a> {
     switched: Option<receipt::Mark>,
     /// What users saw from the switch to the end of the drain (or of the switch back).
     receipt: Option<Receipt>,
+    /// When this deploy turned the proxy's request log on (the receipt's baseline starts
+    /// there at the earliest).
+    logging_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Run<'_> {
@@ -174,6 +179,7 @@ impl Run<'_> {
         if let Some(done) = self.same_spec_live(&hash) {
             return Ok(done);
         }
+        self.start_request_log().await;
         let color = self.pair.idle_color();
         let name = self.start(color, env, digest.as_deref(), &hash).await?;
         pause_point(Step::Start).await;
@@ -202,6 +208,29 @@ impl Run<'_> {
                 ),
             },
         })
+    }
+
+    /// The proxy serving the live color logs each request from here to the receipt: the
+    /// switch's window and a baseline before it. Off otherwise (see [`proxy::LOG_SWITCH`]);
+    /// a proxy that refuses (started from an older config) logs every request anyway.
+    async fn start_request_log(&mut self) {
+        let serving =
+            self.pair.live().is_some() && self.pair.proxy.as_ref().is_some_and(|p| p.running);
+        if serving
+            && proxy::request_log(self.host, &self.spec.app, true)
+                .await
+                .is_ok()
+        {
+            self.logging_since = Some(chrono::Utc::now());
+        }
+    }
+
+    /// Turns the request log off again, once the receipt is taken or the deploy ended without
+    /// one. A refusal is in the command log; the deploy's outcome stands.
+    pub(super) async fn stop_request_log(&mut self) {
+        if self.logging_since.take().is_some() {
+            let _ = proxy::request_log(self.host, &self.spec.app, false).await;
+        }
     }
 
     fn timer(&self, step: Step) -> StepTimer {
