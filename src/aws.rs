@@ -135,14 +135,14 @@ impl Intercept for CallLog {
             command.push(' ');
             command.push_str(&call.names);
         }
-        self.log.extend_commands([CommandRun {
+        self.log.record_command(CommandRun {
             ts: call.ts,
             scope: self.scope.clone(),
             command,
             exit_code: Some(if failure.is_none() { 0 } else { 1 }),
             duration_ms: Some(call.started.elapsed().as_millis() as u64),
             detail: detail.join("; "),
-        }]);
+        });
         Ok(())
     }
 }

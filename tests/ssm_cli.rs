@@ -112,6 +112,30 @@ async fn deploy_checks_every_host_then_rolls_out_in_batches() {
     );
     assert_eq!(locks[0]["body"]["Overwrite"], false);
     assert_eq!(server.stats().await["parameters"], json!({}));
+    // The command log names every AWS call of the run, in order: the lock, the sends, the
+    // lock's release.
+    let commands: Vec<&str> = v["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    let sent: Vec<&&str> = commands
+        .iter()
+        .filter(|c| c.starts_with("aws ssm SendCommand "))
+        .collect();
+    assert_eq!(sent.len(), 3, "{commands:#?}");
+    assert!(sent[1].contains(&format!("InstanceIds={},{} ", ids[0], ids[1])));
+    let at = |prefix: &str| commands.iter().position(|c| c.starts_with(prefix));
+    let (lock, first_send, release) = (
+        at("aws ssm PutParameter Name=/bluegreen/locks/bgs-shop/production"),
+        at("aws ssm SendCommand"),
+        at("aws ssm DeleteParameter Name=/bluegreen/locks/bgs-shop/production"),
+    );
+    assert!(
+        matches!((lock, first_send, release), (Some(l), Some(s), Some(r)) if l < s && s < r),
+        "{commands:#?}"
+    );
     server.assert_all_valid().await;
 }
 

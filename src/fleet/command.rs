@@ -108,7 +108,9 @@ async fn run_on_ssm(
             eprintln!("warning: {e:#}; it expires at {}", l.holder.expires_at);
         }
     }
-    let run = result?;
+    let mut run = result?;
+    run.commands = events.commands();
+    run.commands.sort_by_key(|c| c.ts);
     if let Some(reason) = &run.stopped {
         eprintln!("error: {reason}");
     }

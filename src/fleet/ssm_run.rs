@@ -14,7 +14,7 @@ use super::TargetArgs;
 use crate::agent::AgentRequest;
 use crate::exit::{ExitCode, UsageError};
 use crate::image::Platform;
-use crate::report::EventLog;
+use crate::report::{CommandRun, EventLog};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -33,6 +33,10 @@ pub struct SsmRun {
     /// status sweep after the cancel found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// The command log: every AWS call this command made and every command the hosts ran
+    /// (as their replies carry them), in the order they started.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandRun>,
 }
 
 impl SsmRun {
@@ -207,6 +211,7 @@ pub async fn run(
         fleet: None,
         api_calls: BTreeMap::new(),
         stopped: None,
+        commands: vec![],
     };
     let on = Stoppable::Ssm(&fleet.transport);
     // Stopped before the rollout: nothing was sent to a host.

@@ -216,16 +216,30 @@ impl EventLog {
         Box::pin(async move {
             let (ts, started) = (Utc::now(), Instant::now());
             let result = work.await;
-            log.extend_commands([CommandRun {
+            log.record_command(CommandRun {
                 ts,
                 scope,
                 command,
                 exit_code: Some(if result.is_ok() { 0 } else { 1 }),
                 duration_ms: Some(started.elapsed().as_millis() as u64),
                 detail: String::new(),
-            }]);
+            });
             result
         })
+    }
+
+    /// Records a command this process ran, and mirrors it to the tracing log as it ends (on
+    /// stderr with `BLUEGREEN_LOG=info`, or with step debug in Actions).
+    pub fn record_command(&self, command: CommandRun) {
+        tracing::info!(
+            scope = %command.scope,
+            exit_code = ?command.exit_code,
+            duration_ms = command.duration_ms,
+            detail = %command.detail,
+            "$ {}",
+            command.command
+        );
+        self.extend_commands([command]);
     }
 
     /// Appends commands run elsewhere (a host agent's reply).

@@ -76,7 +76,7 @@ impl Api {
         let (ts, started) = (Utc::now(), Instant::now());
         let command = format!("github {method} {route}");
         let result = self.send(method, route, body, permission).await;
-        self.calls.extend_commands([CommandRun {
+        self.calls.record_command(CommandRun {
             ts,
             scope: Scope::Pipeline,
             command,
@@ -87,7 +87,7 @@ impl Api {
                 .err()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-        }]);
+        });
         result
     }
 
