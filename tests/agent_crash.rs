@@ -163,6 +163,8 @@ async fn killed_after(step: &str) {
     ];
     expected.sort();
     assert_eq!(t.containers(), expected, "killed after {step}");
+    t.assert_proxy_not_logging(&format!("killed after {step}, then deployed again"))
+        .await;
 }
 
 #[tokio::test]

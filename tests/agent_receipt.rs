@@ -140,7 +140,7 @@ async fn the_receipt_counts_what_the_load_generator_saw() {
     for _ in 0..20 {
         assert_eq!(t.through_proxy().await.0, 200);
     }
-    let logged = proxy_request_lines(&t.app).await;
+    let logged = t.proxy_request_ends().await;
     let late: Vec<&i64> = logged.iter().filter(|&&ms| ms >= after_deploy).collect();
     assert!(
         late.is_empty(),
@@ -151,28 +151,6 @@ async fn the_receipt_counts_what_the_load_generator_saw() {
         logged.len() as u64 >= times.requests,
         "the deploy's requests are logged"
     );
-}
-
-/// When each request the proxy logged ended (ms since the epoch).
-async fn proxy_request_lines(app: &str) -> Vec<i64> {
-    use futures_util::StreamExt;
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
-    let options = bollard::query_parameters::LogsOptions {
-        stdout: true,
-        ..Default::default()
-    };
-    let name = bluegreen::agent::state::proxy_name(app);
-    let mut stream = docker.logs(&name, Some(options));
-    let mut ends = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        for line in chunk.unwrap().to_string().lines() {
-            let mut words = line.split_whitespace();
-            if words.next() == Some("bgreq") {
-                ends.extend(words.next().and_then(|w| w.parse::<i64>().ok()));
-            }
-        }
-    }
-    ends
 }
 
 /// A switch that cuts requests: the old color is killed right after the switch while its

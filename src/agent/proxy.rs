@@ -421,6 +421,17 @@ pub async fn request_log(host: &Host, app: &str, on: bool) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Whether the running proxy logs requests now (`show acl` of [`LOG_SWITCH`] lists `on`).
+/// `false` when it cannot tell: a proxy started from an older config has no switch.
+pub async fn request_log_is_on(host: &Host, app: &str) -> bool {
+    let listed = runtime(host, app, &format!("show acl {CONFIG_DIR}/{LOG_SWITCH}")).await;
+    listed.is_ok_and(|answer| {
+        answer
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some("on"))
+    })
+}
+
 /// Routes new requests to `live` and lets the other color drain: one runtime API line, so
 /// both changes land together. No process restarts; keep-alive connections stay open.
 pub async fn route_to(host: &Host, app: &str, live: Color) -> anyhow::Result<()> {

@@ -228,6 +228,12 @@ pub async fn recover(
             proxy_up = true;
         }
     }
+    // A deploy turns the proxy's request log on for its receipt and off at its end; one that
+    // was killed in between left it on.
+    if proxy_up && proxy::request_log_is_on(host, app).await {
+        proxy::request_log(host, app, false).await?;
+        fixed.push("turned off the request log an interrupted deploy left on".to_string());
+    }
     // An unverified switch goes back to the verified state before it, then recovery goes on
     // from that state.
     let reread;

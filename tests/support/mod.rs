@@ -161,6 +161,43 @@ impl TestApp {
         names
     }
 
+    /// When each request the proxy logged ended (ms since the epoch), from its container's log.
+    pub async fn proxy_request_ends(&self) -> Vec<i64> {
+        use futures_util::StreamExt;
+        let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            ..Default::default()
+        };
+        let name = bluegreen::agent::state::proxy_name(&self.app);
+        let mut stream = docker.logs(&name, Some(options));
+        let mut ends = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            for line in chunk.unwrap().to_string().lines() {
+                let mut words = line.split_whitespace();
+                if words.next() == Some("bgreq") {
+                    ends.extend(words.next().and_then(|w| w.parse::<i64>().ok()));
+                }
+            }
+        }
+        ends
+    }
+
+    /// Fails when the proxy logs requests now (it should only while a deploy runs).
+    pub async fn assert_proxy_not_logging(&self, what: &str) {
+        let since = chrono::Utc::now().timestamp_millis();
+        for _ in 0..5 {
+            assert_eq!(self.through_proxy().await.0, 200, "{what}");
+        }
+        let late = self
+            .proxy_request_ends()
+            .await
+            .into_iter()
+            .filter(|&ms| ms >= since)
+            .count();
+        assert_eq!(late, 0, "{what}: the proxy still logs requests");
+    }
+
     pub fn proxy_config(&self) -> String {
         std::fs::read_to_string(
             self.state_dir
