@@ -210,6 +210,7 @@ fn main() {
         pull: None,
         registry_credentials_from_ssm: None,
         run_url: None,
+        container: Default::default(),
     };
     let run = |request: AgentRequest| {
         runtime.block_on(handle_with(request, &EventLog::new(), config.clone()))

@@ -18,6 +18,9 @@
 //!
 //! `/env/NAME` answers the value of the variable NAME, so tests can see what the engine passed
 //! to the container (this is a test service: never expose an app's environment like this).
+//! `/write/NAME/VALUE` writes VALUE to the file `$DATA_DIR/NAME` (default `/data`) and
+//! `/read/NAME` answers it, so tests can see that a volume keeps state across versions.
+//! `/argv` answers the process's arguments, one a line (a command override).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -165,6 +168,8 @@ fn respond(path: &str, config: &Config, started: Instant) -> (&'static str, Stri
             std::thread::sleep(config.slow);
             ("200 OK", format!("{}\n", config.version))
         }
+        "/argv" => ("200 OK", std::env::args().collect::<Vec<_>>().join("\n") + "\n"),
+        _ if path.starts_with("/write/") || path.starts_with("/read/") => data_file(path),
         _ => match path.strip_prefix("/env/") {
             Some(name) => match std::env::var(name) {
                 Ok(v) => ("200 OK", v),
@@ -172,5 +177,24 @@ fn respond(path: &str, config: &Config, started: Instant) -> (&'static str, Stri
             },
             None => ("200 OK", format!("{}\n", config.version)),
         },
+    }
+}
+
+/// `/write/NAME/VALUE` and `/read/NAME` on `$DATA_DIR` (default `/data`).
+fn data_file(path: &str) -> (&'static str, String) {
+    let dir = std::env::var("DATA_DIR").unwrap_or_else(|_| "/data".to_string());
+    if let Some(rest) = path.strip_prefix("/write/") {
+        let Some((name, value)) = rest.split_once('/') else {
+            return ("400 Bad Request", "expected /write/NAME/VALUE\n".to_string());
+        };
+        return match std::fs::write(format!("{dir}/{name}"), value) {
+            Ok(()) => ("200 OK", format!("wrote {name}\n")),
+            Err(e) => ("500 Internal Server Error", format!("{dir}/{name}: {e}\n")),
+        };
+    }
+    let name = path.trim_start_matches("/read/");
+    match std::fs::read_to_string(format!("{dir}/{name}")) {
+        Ok(v) => ("200 OK", v),
+        Err(e) => ("404 Not Found", format!("{dir}/{name}: {e}\n")),
     }
 }

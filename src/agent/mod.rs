@@ -13,6 +13,7 @@ pub mod health;
 pub mod history;
 pub mod http;
 pub mod lock;
+pub mod options;
 pub mod protocol;
 pub mod proxy;
 pub mod pull;

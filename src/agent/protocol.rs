@@ -5,6 +5,7 @@
 //! on stdout starting with [`REPLY_MARKER`] (SSM truncates stdout at 24,000 characters, so the
 //! reply stays small: events and a short log tail, never full logs).
 
+pub use super::options::ContainerOptions;
 use crate::report::Event;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,10 @@ pub struct DeploySpec {
     /// the version (`spec_hash`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_url: Option<String>,
+    /// Volumes, limits, command, user, network and the other container options, applied to
+    /// both colors.
+    #[serde(default, skip_serializing_if = "ContainerOptions::is_default")]
+    pub container: ContainerOptions,
 }
 
 /// When the agent pulls the image of a deploy (`--pull`, the input `pull`).

@@ -85,6 +85,7 @@ pub struct DeployConfig {
     /// `None`: the default for the reference ([`PullPolicy::default_for`]), chosen on the host.
     pub pull: Option<PullPolicy>,
     pub registry_credentials_from_ssm: Option<String>,
+    pub container: super::options::ContainerOptions,
 }
 
 impl DeployConfig {
@@ -112,6 +113,7 @@ impl DeployConfig {
             pull: self.pull,
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
             run_url: None,
+            container: self.container.clone(),
         }
     }
 }

@@ -53,6 +53,9 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
     if let Some(host) = &spec.health_host {
         canonical["health_host"] = serde_json::json!(host);
     }
+    if !spec.container.is_default() {
+        canonical["container"] = serde_json::to_value(&spec.container).unwrap_or_default();
+    }
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
     h.update([0]);
@@ -161,7 +164,9 @@ mod tests {
             )
         );
         let env = [var("A", "1"), var("B", "2")];
-        let tweaks: [fn(&mut DeploySpec); 7] = [
+        let tweaks: [fn(&mut DeploySpec); 9] = [
+            |s| s.container.memory_bytes = Some(64 << 20),
+            |s| s.container.command = Some(vec!["serve".into()]),
             |s| s.container_port = 81,
             |s| s.health_path = "/ready".into(),
             |s| s.health_host = Some("api.example.com".into()),

@@ -1,11 +1,15 @@
 //! Starts the new version in the idle color: `<app>-<color>`, published on its loopback port
 //! only, labelled with everything the state and a later rollback need.
 
+use super::options::{ContainerOptions, Restart};
 use super::protocol::{Color, DeploySpec};
 use super::state::{self};
 use super::Host;
 use anyhow::Context;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     KillContainerOptions, RemoveContainerOptions, RenameContainerOptions,
 };
@@ -52,13 +56,15 @@ pub async fn create_color(
     let container_port = format!("{}/tcp", spec.container_port);
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
+        cmd: spec.container.command.clone(),
+        user: spec.container.user.clone(),
         env: Some(
             spec.env
                 .iter()
                 .map(|v| format!("{}={}", v.name, v.value))
                 .collect(),
         ),
-        labels: Some(labels),
+        labels: Some(with_app_labels(labels, &spec.container)),
         exposed_ports: Some(vec![container_port.clone()]),
         host_config: Some(HostConfig {
             port_bindings: Some(HashMap::from([(
@@ -68,10 +74,10 @@ pub async fn create_color(
                     host_port: Some(port.to_string()),
                 }]),
             )])),
-            restart_policy: super::restart_unless_stopped(),
+            restart_policy: restart_policy(&spec.container),
             // No setuid binary or file capability in the app's image can raise its privileges.
             security_opt: Some(vec![super::proxy::NO_NEW_PRIVILEGES.to_string()]),
-            ..Default::default()
+            ..container_host_config(&spec.container)
         }),
         ..Default::default()
     };
@@ -86,6 +92,50 @@ pub async fn create_color(
     };
     state::save(host, &spec.app, color.as_str(), &saved)?;
     Ok(name)
+}
+
+/// The app's own labels beside the engine's (which no app label may take: see
+/// [`options::parse_label`]).
+fn with_app_labels(
+    mut labels: HashMap<String, String>,
+    options: &ContainerOptions,
+) -> HashMap<String, String> {
+    for (k, v) in &options.labels {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    labels
+}
+
+/// `--restart no` turns Docker's restarts off; otherwise the colors survive a daemon or host
+/// restart.
+fn restart_policy(options: &ContainerOptions) -> Option<RestartPolicy> {
+    match options.restart {
+        Some(Restart::No) => Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }),
+        Some(Restart::UnlessStopped) | None => super::restart_unless_stopped(),
+    }
+}
+
+/// Volumes, limits, network, extra hosts and the log driver, as Docker's host config.
+fn container_host_config(options: &ContainerOptions) -> HostConfig {
+    let some_vec = |v: Vec<String>| (!v.is_empty()).then_some(v);
+    HostConfig {
+        binds: some_vec(options.volumes.iter().map(ToString::to_string).collect()),
+        memory: options.memory_bytes,
+        nano_cpus: options.nano_cpus,
+        network_mode: options.network.clone(),
+        extra_hosts: some_vec(options.add_hosts.clone()),
+        log_config: options
+            .log_driver
+            .as_ref()
+            .map(|driver| HostConfigLogConfig {
+                typ: Some(driver.clone()),
+                config: Some(options.log_opts.clone().into_iter().collect()),
+            }),
+        ..Default::default()
+    }
 }
 
 /// How long a start waits for the port of a prior that was just killed: Docker may answer the

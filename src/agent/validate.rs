@@ -271,6 +271,9 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     if let Some(name) = &spec.registry_credentials_from_ssm {
         registry_credentials_from_ssm(name)?;
     }
+    spec.container
+        .check()
+        .map_err(|e| UsageError(format!("--{} {:?}: {}", e.input, e.value, e.expected)))?;
     at_most("--verify-window", spec.verify_window_ms, MAX_WAIT)?;
     at_most("--keep-warm", spec.keep_warm_ms, MAX_KEEP_WARM)?;
     at_most("--drain", spec.drain_ms, MAX_WAIT)?;

@@ -1,6 +1,7 @@
 //! `bluegreen deploy`: the flags that describe what to deploy (the same on every transport),
 //! and the command that sends it to the target's hosts.
 
+use crate::agent::options::{strs, ContainerOptions, RawOptions};
 use crate::agent::protocol::{AgentRequest, DeploySpec, EnvVar, PullPolicy};
 use crate::agent::spec::{self, parse_env_lines, DeployConfig, DEFAULT_PROXY_IMAGE};
 use crate::duration::parse_flag as parse_duration_arg;
@@ -126,6 +127,71 @@ pub struct DeployArgs {
     /// checked with haproxy -c before it is applied.
     #[arg(long = "proxy-line", value_name = "LINE")]
     pub proxy_lines: Vec<String>,
+    #[command(flatten)]
+    pub container: ContainerArgs,
+}
+
+/// The app's container options, applied to both colors and part of the version
+/// (docs/deploy.md, "Container options").
+#[derive(Debug, Clone, Default, Args)]
+pub struct ContainerArgs {
+    /// Volume of the app: SRC:DST[:ro], SRC a named volume or an absolute host path
+    /// (repeatable).
+    #[arg(long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volume: Vec<String>,
+    /// Memory limit of each of the app's containers (512m, 2g).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPU limit of each of the app's containers (0.5, 2).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// The command run instead of the image's: a JSON array of argv, or shell words split into
+    /// argv (never run through a shell; write `sh -c` for one).
+    #[arg(long)]
+    pub command: Option<String>,
+    /// The user the app runs as: NAME, UID, NAME:GROUP or UID:GID.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A user-defined Docker network on the host the app joins (to reach a database
+    /// container).
+    #[arg(long)]
+    pub network: Option<String>,
+    /// An /etc/hosts entry of the app, NAME:IP (repeatable).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// A label of the app's containers, KEY=VALUE (repeatable; not bluegreen.*).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// The Docker log driver of the app's containers (json-file, local, awslogs, ...).
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// An option of the log driver, KEY=VALUE (repeatable).
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+    /// Restart policy of the app's containers: no, or unless-stopped (the default).
+    #[arg(long)]
+    pub restart: Option<String>,
+}
+
+impl ContainerArgs {
+    /// The options, parsed; an error names the flag, the value and what was expected.
+    pub fn options(&self) -> Result<ContainerOptions, UsageError> {
+        let raw = RawOptions {
+            volume: strs(&self.volume),
+            memory: self.memory.as_deref(),
+            cpus: self.cpus.as_deref(),
+            command: self.command.as_deref(),
+            user: self.user.as_deref(),
+            network: self.network.as_deref(),
+            add_host: strs(&self.add_host),
+            label: strs(&self.label),
+            log_driver: self.log_driver.as_deref(),
+            log_opt: strs(&self.log_opt),
+            restart: self.restart.as_deref(),
+        };
+        ContainerOptions::parse(&raw)
+            .map_err(|e| UsageError(format!("--{} {:?}: {}", e.input, e.value, e.expected)))
+    }
 }
 
 /// A TCP port, 1-65535.
@@ -182,6 +248,7 @@ impl DeployArgs {
             proxy_lines: self.proxy_lines.clone(),
             pull: self.pull,
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
+            container: self.container.options()?,
         };
         Ok(DeploySpec {
             // A deploy from a workflow step names its run in the hosts' history.

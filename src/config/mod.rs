@@ -100,6 +100,39 @@ pub struct RunInputs {
     /// Extra lines for the proxy's backend section, one per line (e.g. timeout server 120s).
     #[arg(long)]
     pub proxy_lines: Option<String>,
+    /// Volumes of the app, SRC:DST[:ro] one a line (a named volume or an absolute host path).
+    #[arg(long)]
+    pub volume: Option<String>,
+    /// Memory limit of each of the app's containers (512m, 2g).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPU limit of each of the app's containers (0.5, 2).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Command run instead of the image's: a JSON array of argv or shell words (never a shell).
+    #[arg(long)]
+    pub command: Option<String>,
+    /// User the app runs as: NAME, UID, NAME:GROUP or UID:GID.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// User-defined Docker network on the host the app joins.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// /etc/hosts entries of the app, NAME:IP one a line.
+    #[arg(long)]
+    pub add_host: Option<String>,
+    /// Labels of the app's containers, KEY=VALUE one a line (not bluegreen.*).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Docker log driver of the app's containers.
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// Options of the log driver, KEY=VALUE one a line.
+    #[arg(long)]
+    pub log_opt: Option<String>,
+    /// Restart policy of the app's containers: no or unless-stopped.
+    #[arg(long)]
+    pub restart: Option<String>,
     /// Paths to lint.
     #[arg(long)]
     pub lint_paths: Option<String>,
@@ -224,6 +257,7 @@ impl RunConfig {
             pull: p.pull(&inputs.pull)?,
             registry_credentials_from_ssm: p
                 .registry_credentials_from_ssm(&inputs.registry_credentials_from_ssm)?,
+            container: p.container(inputs)?,
         };
         p.engine_limits(&deploy)?;
         Ok(RunConfig {

@@ -296,6 +296,45 @@ impl Parser {
     }
 
     /// One backend line per input line; blank lines are skipped.
+    /// The container options; a list input holds a value a line.
+    pub(super) fn container(
+        &self,
+        inputs: &super::RunInputs,
+    ) -> Result<crate::agent::options::ContainerOptions, InputError> {
+        use crate::agent::options::{ContainerOptions, RawOptions};
+        fn lines(v: &Option<String>) -> Vec<&str> {
+            let text = given(v).unwrap_or_default();
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect()
+        }
+        fn one(v: &Option<String>) -> Option<&str> {
+            given(v).map(str::trim)
+        }
+        let raw = RawOptions {
+            volume: lines(&inputs.volume),
+            memory: one(&inputs.memory),
+            cpus: one(&inputs.cpus),
+            command: one(&inputs.command),
+            user: one(&inputs.user),
+            network: one(&inputs.network),
+            add_host: lines(&inputs.add_host),
+            label: lines(&inputs.label),
+            log_driver: one(&inputs.log_driver),
+            log_opt: lines(&inputs.log_opt),
+            restart: one(&inputs.restart),
+        };
+        ContainerOptions::parse(&raw).map_err(|e| {
+            self.err(
+                e.input,
+                &e.value,
+                "not a valid container option",
+                &e.expected,
+            )
+        })
+    }
+
     pub(super) fn proxy_lines(&self, value: &Option<String>) -> Result<Vec<String>, InputError> {
         let lines: Vec<String> = given(value)
             .unwrap_or_default()

@@ -80,6 +80,7 @@ impl TestApp {
             pull: None,
             registry_credentials_from_ssm: None,
             run_url: None,
+            container: Default::default(),
         }
     }
 

@@ -171,6 +171,7 @@ impl Run<'_> {
     /// The runbook.
     async fn steps(&mut self) -> Result<Done, Stop> {
         self.preconditions()?;
+        self.network_exists().await?;
         let env = self.secrets().await?;
         pause_point(Step::Secrets).await;
         let (digest, content) = self.pull().await?;
@@ -277,6 +278,25 @@ impl Run<'_> {
             )));
         }
         Ok(())
+    }
+
+    /// The Docker network `--network` names is on the host, before anything changes.
+    async fn network_exists(&self) -> Result<(), Stop> {
+        let Some(network) = &self.spec.container.network else {
+            return Ok(());
+        };
+        let options = bollard::query_parameters::InspectNetworkOptions::default();
+        match self.host.docker.inspect_network(network, Some(options)).await {
+            Ok(_) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                Err(Stop::failed(format!(
+                    "--network {network:?}: no such Docker network on this host; create it first (docker network create {network}): nothing changed"
+                )))
+            }
+            Err(e) => Err(Stop::Error(anyhow::Error::new(e).context(format!(
+                "cannot inspect the Docker network {network}"
+            )))),
+        }
     }
 
     /// A redeploy is a no-op only when the live color runs, its switch was verified, and its

@@ -1,0 +1,196 @@
+//! The app's container options through the CLI against the real daemon: each one applied to
+//! both colors and read back from Docker, a volume keeping its data across a deploy and a
+//! rollback, a changed option making a real deploy, and bad values refused before any change.
+
+mod support;
+
+use std::process::Output;
+use support::TestApp;
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// GET `path` through the proxy: its body.
+async fn body(t: &TestApp, path: &str) -> String {
+    let url = format!("http://127.0.0.1:{}{path}", t.port);
+    let r = reqwest::get(&url).await.unwrap();
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.text().await.unwrap()
+}
+
+/// Removes the test's named volume once the app's containers are gone.
+struct VolumeGuard(String);
+
+impl Drop for VolumeGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["volume", "rm", "-f", &self.0])
+            .output();
+    }
+}
+
+fn deploy(t: &TestApp, tag: &str, options: &[&str]) -> Output {
+    t.cli()
+        .args(t.deploy_args(tag))
+        .args(options)
+        .args(["--format", "json"])
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_option_reaches_both_colors_and_the_volume_keeps_its_data() {
+    let t = TestApp::new();
+    let volume = format!("{}-data", t.app);
+    let _cleanup = VolumeGuard(volume.clone());
+    let mount = format!("{volume}:/data");
+    let options = [
+        "--volume",
+        &mount,
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--command",
+        "serve --name 'a b'",
+        "--user",
+        "0:0",
+        "--add-host",
+        "db.internal:10.1.2.3",
+        "--label",
+        "team=shop",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "max-size=5m",
+        "--restart",
+        "no",
+    ];
+    let first = deploy(&t, "v1", &options);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(body(&t, "/write/note/kept").await, "wrote note\n");
+    let v2 = deploy(&t, "v2", &options);
+    assert_eq!(v2.status.code(), Some(0), "{}", text(&v2));
+    assert_eq!(t.through_proxy().await.2, "v2");
+    assert_eq!(body(&t, "/read/note").await, "kept", "v2 sees v1's data");
+    assert_eq!(body(&t, "/argv").await, "/testsvc\nserve\n--name\na b\n");
+
+    // Both colors run with every option, as Docker reports them.
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    for color in ["blue", "green"] {
+        let name = format!("{}-{color}", t.app);
+        let c = docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .unwrap();
+        let (config, host) = (c.config.unwrap(), c.host_config.unwrap());
+        assert_eq!(host.memory, Some(64 << 20), "{name}");
+        assert_eq!(host.nano_cpus, Some(500_000_000), "{name}");
+        assert_eq!(host.binds, Some(vec![mount.clone()]), "{name}");
+        assert_eq!(
+            host.extra_hosts,
+            Some(vec!["db.internal:10.1.2.3".to_string()])
+        );
+        let log = host.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("local"));
+        assert_eq!(
+            log.config.unwrap().get("max-size").map(String::as_str),
+            Some("5m")
+        );
+        assert_eq!(
+            host.restart_policy.and_then(|p| p.name),
+            Some(bollard::models::RestartPolicyNameEnum::NO)
+        );
+        assert_eq!(config.user.as_deref(), Some("0:0"));
+        assert_eq!(
+            config.cmd,
+            Some(vec!["serve".into(), "--name".into(), "a b".into()])
+        );
+        let labels = config.labels.unwrap();
+        assert_eq!(labels.get("team").map(String::as_str), Some("shop"));
+        assert_eq!(
+            labels.get("bluegreen.app"),
+            Some(&t.app),
+            "the engine's labels stay"
+        );
+    }
+
+    // A rollback goes back to v1, with the same volume.
+    assert_eq!(
+        t.rollback().await.outcome,
+        bluegreen::agent::Outcome::RolledBack
+    );
+    assert_eq!(t.through_proxy().await.2, "v1");
+    assert_eq!(body(&t, "/read/note").await, "kept", "after the rollback");
+
+    // The same spec again is a no-op; a changed option is a real deploy.
+    let same = deploy(&t, "v1", &options);
+    let reply: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    let steps = |r: &serde_json::Value| -> Vec<String> {
+        r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["step"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(
+        !steps(&reply).contains(&"watch".to_string()),
+        "{}",
+        text(&same)
+    );
+    let mut more = options.to_vec();
+    more[3] = "96m";
+    let changed = deploy(&t, "v1", &more);
+    assert_eq!(changed.status.code(), Some(0), "{}", text(&changed));
+    let reply: serde_json::Value = serde_json::from_slice(&changed.stdout).unwrap();
+    assert!(
+        steps(&reply).contains(&"watch".to_string()),
+        "{}",
+        text(&changed)
+    );
+    assert_eq!(body(&t, "/read/note").await, "kept");
+}
+
+#[tokio::test]
+async fn bad_options_are_refused_before_any_change() {
+    let t = TestApp::new();
+    for (flag, value, expected) in [
+        ("--memory", "1m", "at least 6m"),
+        ("--volume", "rel:data", "SRC:DST[:ro]"),
+        ("--cpus", "0", "more than 0"),
+        ("--network", "host", "not host or none"),
+        ("--label", "bluegreen.color=red", "bluegreen.*"),
+        ("--command", "'unclosed", "shell words"),
+        ("--restart", "always", "no or unless-stopped"),
+        ("--add-host", "db", "NAME:IP"),
+    ] {
+        let out = deploy(&t, "v1", &[flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{flag} {value:?}")) && err.contains(expected),
+            "{flag} {value}: {err}"
+        );
+    }
+    assert!(t.containers().is_empty(), "nothing was created");
+
+    // A network that does not exist on the host: refused on the host, nothing changed.
+    assert_eq!(deploy(&t, "v1", &[]).status.code(), Some(0));
+    let out = deploy(&t, "v2", &["--network", "bga-no-such-network"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no such Docker network on this host"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(t.through_proxy().await.2, "v1", "v1 still serves");
+}
