@@ -260,3 +260,100 @@ fn bad_inputs_name_the_flag_or_the_input() {
     );
     assert!(app.containers().is_empty());
 }
+
+/// The release phase (`release-command`) through `bluegreen run`: once per digest and
+/// environment before any switch, its failure and its timeout leave the old version serving,
+/// `release-always` runs it again. The release writes into the app's volume, which the app
+/// then serves, so what ran is counted from the outside.
+#[test]
+fn the_release_command_runs_once_before_the_switch_and_its_failure_switches_nothing() {
+    let app = TestApp::new();
+    let ws = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let volume = format!("{}-data", app.app);
+    let mount = format!("{volume}:/data");
+    let releases = || {
+        let url = format!("http://127.0.0.1:{}/read/releases", app.port);
+        rt.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+    };
+    let release = |tag: &str, env: &str, extra: &[&str]| {
+        let mut flags = vec![
+            "--release-command",
+            "release",
+            "--volume",
+            &mount,
+            "--user",
+            "0:0",
+            "--env",
+            env,
+        ];
+        flags.extend_from_slice(extra);
+        run(&app, ws.path(), tag, &flags)
+    };
+
+    let first = release("v1", "RELEASE_LINES=60", &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(releases(), "v1\n");
+    let m = metrics(ws.path());
+    assert_eq!(m["release"]["exit_code"], 0, "{m}");
+    assert_eq!(m["release"]["host"], "local");
+    let tail = m["release"]["log_tail"].as_array().unwrap();
+    assert_eq!(tail.len(), 50, "the last 50 lines");
+    assert!(tail
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("done, exit 0"));
+    let s = summary(ws.path());
+    assert!(s.contains("### Release") && s.contains("exited 0"), "{s}");
+    let log = std::fs::read_to_string(ws.path().join("bluegreen-report/bluegreen.log")).unwrap();
+    assert!(
+        log.contains("local release | release v1: step 60 of 60"),
+        "{log}"
+    );
+
+    // The same digest again: not released again, and the run succeeds.
+    let again = release("v1", "RELEASE_LINES=60", &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(releases(), "v1\n", "released once");
+    assert_eq!(metrics(ws.path())["release"]["skipped"], true);
+
+    // A failing release: nothing switched, v1 serves.
+    let failed = release("v2", "RELEASE_EXIT=3", &[]);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert_eq!(rt.block_on(app.through_proxy()).2, "v1");
+    let m = metrics(ws.path());
+    assert_eq!(m["status"], "failure");
+    assert_eq!(m["release"]["exit_code"], 3);
+    assert_eq!(m["live_color"]["after"], m["live_color"]["before"], "{m}");
+    assert!(summary(ws.path()).contains("exited 3"));
+
+    // Past its deadline: killed, nothing switched, no container left behind.
+    let slow = release("v2", "RELEASE_SLEEP_MS=20000", &["--release-timeout", "1s"]);
+    assert_eq!(slow.status.code(), Some(1), "{}", text(&slow));
+    assert_eq!(rt.block_on(app.through_proxy()).2, "v1");
+    assert_eq!(metrics(ws.path())["release"]["timed_out"], true);
+    assert!(
+        !app.containers().iter().any(|c| c.ends_with("-release")),
+        "{:?}",
+        app.containers()
+    );
+
+    // A good v2 is released and deployed; release-always runs it again for the same digest.
+    let v2 = release("v2", "A=1", &[]);
+    assert_eq!(v2.status.code(), Some(0), "{}", text(&v2));
+    assert_eq!(rt.block_on(app.through_proxy()).2, "v2");
+    let always = release("v2", "A=1", &["--release-always"]);
+    assert_eq!(always.status.code(), Some(0), "{}", text(&always));
+    assert!(releases().ends_with("v2\nv2\n"), "{}", releases());
+
+    // Release inputs without a release command are refused, not ignored.
+    let out = run(&app, ws.path(), "v2", &["--release-timeout", "1m"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--release-timeout"));
+    drop(app);
+    let _ = std::process::Command::new("docker")
+        .args(["volume", "rm", "-f", &volume])
+        .output();
+}

@@ -21,6 +21,10 @@
 //! `/write/NAME/VALUE` writes VALUE to the file `$DATA_DIR/NAME` (default `/data`) and
 //! `/read/NAME` answers it, so tests can see that a volume keeps state across versions.
 //! `/argv` answers the process's arguments, one a line (a command override).
+//!
+//! `testsvc release` is a release command (a stand-in migration): it prints `RELEASE_LINES`
+//! lines (default 3), appends `VERSION` to `$DATA_DIR/releases` when that directory exists,
+//! waits `RELEASE_SLEEP_MS`, and exits with `RELEASE_EXIT` (default 0).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -45,7 +49,35 @@ fn env_u64(name: &str) -> u64 {
     }
 }
 
+fn release() -> ! {
+    let version = std::env::var("VERSION").unwrap_or_else(|_| "dev".to_string());
+    let lines = match std::env::var("RELEASE_LINES") {
+        Ok(_) => env_u64("RELEASE_LINES"),
+        Err(_) => 3,
+    };
+    for i in 1..=lines {
+        println!("release {version}: step {i} of {lines}");
+    }
+    let dir = std::env::var("DATA_DIR").unwrap_or_else(|_| "/data".to_string());
+    if std::path::Path::new(&dir).is_dir() {
+        let path = format!("{dir}/releases");
+        let mut all = std::fs::read_to_string(&path).unwrap_or_default();
+        all.push_str(&format!("{version}\n"));
+        if let Err(e) = std::fs::write(&path, all) {
+            eprintln!("release {version}: cannot write {path}: {e}");
+            std::process::exit(70);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(env_u64("RELEASE_SLEEP_MS")));
+    let code = env_u64("RELEASE_EXIT");
+    eprintln!("release {version}: done, exit {code}");
+    std::process::exit(code as i32)
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("release") {
+        release();
+    }
     let started = Instant::now();
     let port = match std::env::var("PORT") {
         Ok(p) => p,

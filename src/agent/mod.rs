@@ -20,6 +20,7 @@ pub mod pull;
 pub mod receipt;
 pub mod recover;
 pub mod registry_auth;
+pub mod release;
 pub mod render;
 pub mod rollback;
 pub mod secrets;
@@ -284,6 +285,7 @@ pub async fn handle_with(
         AgentRequest::Status { app } => status::status(&host, app.as_deref()).await,
         AgentRequest::Recover { app } => recover::recover_request(&host, &app).await,
         AgentRequest::History { app } => history::history_request(&host, &app).await,
+        AgentRequest::Release(spec) => release::release(&host, &spec).await,
     };
     // Nothing read from Parameter Store leaves the host in a reply.
     reply.map(secrets::redact_reply)
@@ -305,6 +307,7 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
         log_tail: vec![],
         receipt: None,
         history: vec![],
+        release: None,
     }
 }
 

@@ -194,6 +194,62 @@ pub enum AgentRequest {
     History {
         app: String,
     },
+    /// The release command, once, in a container of the new image (`release-command`).
+    Release(ReleaseSpec),
+}
+
+/// The release phase's request: the deploy it comes before (image, environment, options),
+/// the command, its deadline, and whether to run it for a digest released before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseSpec {
+    pub deploy: DeploySpec,
+    pub command: Vec<String>,
+    pub timeout_ms: u64,
+    /// The environment the release ledger is kept for (a digest is released once per
+    /// app and environment).
+    pub environment: String,
+    #[serde(default)]
+    pub always: bool,
+}
+
+/// How the release command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseResult {
+    /// False when it did not start (the pull or the environment failed) or was skipped.
+    pub ran: bool,
+    /// The digest was released for this environment before (and `always` is off).
+    #[serde(default)]
+    pub skipped: bool,
+    /// `None` when it did not end by itself (killed at the timeout) or did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Its last lines of output (stdout and stderr), Parameter Store values redacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+}
+
+impl ReleaseResult {
+    pub fn not_run() -> ReleaseResult {
+        ReleaseResult {
+            ran: false,
+            skipped: false,
+            exit_code: None,
+            timed_out: false,
+            duration_ms: 0,
+            log_tail: vec![],
+        }
+    }
+
+    pub fn skipped() -> ReleaseResult {
+        ReleaseResult {
+            skipped: true,
+            ..ReleaseResult::not_run()
+        }
+    }
 }
 
 impl AgentRequest {
@@ -204,6 +260,7 @@ impl AgentRequest {
             AgentRequest::Status { .. } => "status",
             AgentRequest::Recover { .. } => "recover",
             AgentRequest::History { .. } => "history",
+            AgentRequest::Release(_) => "release",
         }
     }
 
@@ -211,6 +268,7 @@ impl AgentRequest {
     pub fn app(&self) -> Option<&str> {
         match self {
             AgentRequest::Deploy(spec) => Some(&spec.app),
+            AgentRequest::Release(r) => Some(&r.deploy.app),
             AgentRequest::Rollback { app, .. }
             | AgentRequest::Recover { app }
             | AgentRequest::History { app } => Some(app),
@@ -241,6 +299,8 @@ pub enum Outcome {
     Recovered,
     /// `rollback --expect-live`: the live version is another one; nothing changed.
     NotExpectedLive,
+    /// The release command exited 0, or the digest was released before.
+    Released,
 }
 
 impl Outcome {
@@ -248,9 +308,11 @@ impl Outcome {
     pub fn exit_code(self) -> crate::exit::ExitCode {
         use crate::exit::ExitCode;
         match self {
-            Outcome::Deployed | Outcome::RolledBack | Outcome::Status | Outcome::Recovered => {
-                ExitCode::Ok
-            }
+            Outcome::Deployed
+            | Outcome::RolledBack
+            | Outcome::Status
+            | Outcome::Recovered
+            | Outcome::Released => ExitCode::Ok,
             Outcome::NotExpectedLive => ExitCode::NotExpectedLive,
             Outcome::AutoRolledBack | Outcome::Failed => ExitCode::Failed,
             Outcome::NothingToRollBack => ExitCode::NothingToRollBack,
@@ -352,6 +414,9 @@ pub struct AgentReply {
     /// The app's last deploys and rollbacks on this host, oldest first (`history`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
+    /// How the release command ended (`release`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseResult>,
 }
 
 /// One finished deploy or rollback on a host (`bluegreen history`).
@@ -468,6 +533,7 @@ mod tests {
             history: vec![],
             commands: vec![],
             commands_left_out: 0,
+            release: None,
         };
         let out = format!(
             "pulling...\n{}\r\ntrailing\n",

@@ -3,7 +3,7 @@
 //! credential chain), so they never travel in command parameters, logs or replies. Every parameter under the path becomes one environment variable named
 //! after the last part of its name (`/shop/prod/DATABASE_URL` -> `DATABASE_URL`).
 
-use super::protocol::{AgentReply, EnvVar};
+use super::protocol::{AgentReply, DeploySpec, EnvVar};
 use super::validate;
 use super::Host;
 use crate::report::Redactor;
@@ -49,6 +49,20 @@ pub fn redact_reply(mut reply: AgentReply) -> AgentReply {
 pub fn redact_text(text: &str) -> String {
     let read = READ.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     read.redact(text)
+}
+
+/// The app's environment: the spec's variables plus the parameters under `env_from_ssm`
+/// (a secret of the same name wins), and how many came from Parameter Store.
+pub async fn app_env(host: &Host, spec: &DeploySpec) -> anyhow::Result<(Vec<EnvVar>, usize)> {
+    let mut env = spec.env.clone();
+    let Some(path) = &spec.env_from_ssm else {
+        return Ok((env, 0));
+    };
+    let vars = from_ssm(host, path).await?;
+    let read = vars.len();
+    env.retain(|v| !vars.iter().any(|s| s.name == v.name));
+    env.extend(vars);
+    Ok((env, read))
 }
 
 /// Reads every parameter under `path` (recursively, decrypted).
@@ -126,6 +140,7 @@ mod tests {
             history: vec![],
             commands: vec![],
             commands_left_out: 0,
+            release: None,
         };
         let out = redact_reply(reply);
         assert_eq!(out.log_tail, vec!["DATABASE_URL=***".to_string()]);

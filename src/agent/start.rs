@@ -94,6 +94,47 @@ pub async fn create_color(
     Ok(name)
 }
 
+/// Creates and starts `<app>-release`: the release command in the new image, with the app's
+/// environment and container options, no port and no restarts. Returns its name.
+pub async fn create_release(
+    host: &Host,
+    spec: &DeploySpec,
+    command: &[String],
+    env: &[super::protocol::EnvVar],
+) -> anyhow::Result<String> {
+    let name = format!("{}-release", spec.app);
+    remove(host, &name).await?;
+    let labels = HashMap::from([
+        (state::LABEL_APP.to_string(), spec.app.clone()),
+        (state::LABEL_ROLE.to_string(), "release".to_string()),
+        (state::LABEL_DEPLOY_ID.to_string(), spec.deploy_id.clone()),
+    ]);
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(command.to_vec()),
+        user: spec.container.user.clone(),
+        env: Some(
+            env.iter()
+                .map(|v| format!("{}={}", v.name, v.value))
+                .collect(),
+        ),
+        labels: Some(with_app_labels(labels, &spec.container)),
+        host_config: Some(HostConfig {
+            security_opt: Some(vec![super::proxy::NO_NEW_PRIVILEGES.to_string()]),
+            ..container_host_config(&spec.container)
+        }),
+        ..Default::default()
+    };
+    host.create_named(&name, body)
+        .await
+        .with_context(|| format!("cannot create {name} from {}", spec.image))?;
+    let start = host.docker.start_container(&name, None);
+    host.command(format!("docker start {name}"), start)
+        .await
+        .with_context(|| format!("cannot start {name}"))?;
+    Ok(name)
+}
+
 /// The app's own labels beside the engine's (which no app label may take: see
 /// [`options::parse_label`]).
 fn with_app_labels(

@@ -36,6 +36,8 @@ pub enum Step {
     Probe,
     /// What users saw from the switch to the end of the drain (the proxy's receipt).
     Receipt,
+    /// The release command's run.
+    Release,
     /// The whole command.
     Total,
 }
@@ -57,6 +59,7 @@ impl Step {
             Step::SwitchBackConfig | Step::SwitchBack => "switch-back",
             Step::Probe => "probe",
             Step::Receipt => "receipt",
+            Step::Release => "release",
             Step::Total => "total",
         }
     }

@@ -238,7 +238,20 @@ pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
         | AgentRequest::Recover { app }
         | AgentRequest::History { app } => app_name(app),
         AgentRequest::Status { app: None } => Ok(()),
+        AgentRequest::Release(r) => {
+            deploy_spec(&r.deploy)?;
+            release_command(&r.command)?;
+            at_most("--release-timeout", r.timeout_ms, MAX_WAIT)
+        }
     }
+}
+
+/// The release command: argv whose first word is a program (never run through a shell).
+pub fn release_command(argv: &[String]) -> Result<(), UsageError> {
+    let json = serde_json::to_string(argv).unwrap_or_default();
+    crate::agent::options::parse_command(&json)
+        .map(|_| ())
+        .map_err(|e| UsageError(format!("--release-command {json:?}: {e}")))
 }
 
 /// Every field of a deploy request, before anything touches Docker.

@@ -133,6 +133,20 @@ pub struct RunInputs {
     /// Restart policy of the app's containers: no or unless-stopped.
     #[arg(long)]
     pub restart: Option<String>,
+    /// Release command (a migration), run once per deploy in the new image before any host
+    /// switches: a JSON array of argv or shell words (never a shell).
+    #[arg(long)]
+    pub release_command: Option<String>,
+    /// Where the release command runs: an instance id of the fleet, or local (default: the
+    /// first host of the first batch).
+    #[arg(long)]
+    pub release_host: Option<String>,
+    /// Deadline of the release command.
+    #[arg(long)]
+    pub release_timeout: Option<String>,
+    /// Run the release command even for a digest released before for this app and environment.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub release_always: Option<String>,
     /// Paths to lint.
     #[arg(long)]
     pub lint_paths: Option<String>,
@@ -197,6 +211,19 @@ pub use parse::Origin;
 use parse::Parser;
 pub use stage::Stage;
 
+/// The release phase: the command, where it runs, its deadline, and whether a digest released
+/// before runs again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseConfig {
+    pub command: Vec<String>,
+    pub host: Option<String>,
+    pub timeout: Duration,
+    pub always: bool,
+}
+
+/// The release command's deadline unless `release-timeout` says otherwise.
+pub const DEFAULT_RELEASE_TIMEOUT: &str = "10m";
+
 /// The whole validated configuration of `bluegreen run`.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -214,6 +241,8 @@ pub struct RunConfig {
     pub pr_number: Option<u64>,
     pub deployment: bool,
     pub report_dir: PathBuf,
+    /// The release phase, when `release-command` is given.
+    pub release: Option<ReleaseConfig>,
     /// Inputs passed on unparsed to the stage that owns them (target, image checks).
     pub inputs: RunInputs,
     pub origin: Origin,
@@ -286,6 +315,7 @@ impl RunConfig {
             pr_number: p.pr_number(&inputs.pr_number)?,
             deployment: p.flag("deployment", &inputs.deployment, true)?,
             report_dir: p.relative_dir("report-dir", &inputs.report_dir, "bluegreen-report")?,
+            release: p.release(inputs)?,
             inputs: inputs.clone(),
             origin,
         })

@@ -296,6 +296,60 @@ impl Parser {
     }
 
     /// One backend line per input line; blank lines are skipped.
+    /// The release phase, or `None` without `release-command` (its other inputs then refused
+    /// rather than ignored).
+    pub(super) fn release(
+        &self,
+        inputs: &super::RunInputs,
+    ) -> Result<Option<super::ReleaseConfig>, InputError> {
+        let Some(command) = given(&inputs.release_command) else {
+            for (name, value) in [
+                ("release-host", &inputs.release_host),
+                ("release-timeout", &inputs.release_timeout),
+                ("release-always", &inputs.release_always),
+            ] {
+                if let Some(v) = given(value) {
+                    return Err(self.err(
+                        name,
+                        v,
+                        "given without release-command",
+                        "release-command as well, or no value",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let command = crate::agent::options::parse_command(command)
+            .map_err(|e| self.err("release-command", command, "not a command", &e))?;
+        let host = given(&inputs.release_host)
+            .map(str::trim)
+            .map(str::to_string);
+        if let Some(h) = &host {
+            let ok = h == "local"
+                || (h.starts_with("i-")
+                    && h[2..].chars().all(|c| c.is_ascii_hexdigit())
+                    && h.len() > 2);
+            if !ok {
+                return Err(self.err(
+                    "release-host",
+                    h,
+                    "not a host",
+                    "an instance id of the fleet (i-0abc...) or local",
+                ));
+            }
+        }
+        Ok(Some(super::ReleaseConfig {
+            command,
+            host,
+            timeout: self.duration(
+                "release-timeout",
+                &inputs.release_timeout,
+                super::DEFAULT_RELEASE_TIMEOUT,
+            )?,
+            always: self.flag("release-always", &inputs.release_always, false)?,
+        }))
+    }
+
     /// The container options; a list input holds a value a line.
     pub(super) fn container(
         &self,

@@ -150,6 +150,9 @@ fn ssm_comment(request: &AgentRequest) -> String {
             format!("bluegreen status {}", app.as_deref().unwrap_or("all apps"))
         }
         AgentRequest::History { app } => format!("bluegreen history {app}"),
+        AgentRequest::Release(r) => {
+            format!("bluegreen release {} {}", r.deploy.app, r.deploy.deploy_id)
+        }
     }
 }
 

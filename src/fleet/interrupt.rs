@@ -59,6 +59,8 @@ async fn repair_after_interrupt(
     let app = match request {
         AgentRequest::Deploy(spec) => Some(spec.app.as_str()),
         AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => Some(app.as_str()),
+        // Its container is a stray the recovery removes.
+        AgentRequest::Release(r) => Some(r.deploy.app.as_str()),
         AgentRequest::Status { .. } | AgentRequest::History { .. } => None,
     };
     let Some(app) = app else {

@@ -137,7 +137,9 @@ impl SsmFleet {
                 limits: self.limits,
                 rollback_on_budget: self.rollback_on_budget,
             },
-            AgentRequest::Rollback { .. } | AgentRequest::Recover { .. } => RolloutPlan {
+            AgentRequest::Rollback { .. }
+            | AgentRequest::Recover { .. }
+            | AgentRequest::Release(_) => RolloutPlan {
                 limits: self.limits,
                 rollback_on_budget: false,
             },

@@ -274,6 +274,7 @@ mod tests {
             history: vec![],
             commands: vec![],
             commands_left_out: 0,
+            release: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! `bluegreen run`: lint -> verify image -> preflight -> deploy -> verify live -> report.
+//! `bluegreen run`: lint -> verify image -> preflight -> [release] -> deploy -> verify live ->
+//! report.
 //!
 //! Each stage returns a typed outcome and emits timed events into one [`EventLog`]; the report
 //! is built only from those. A stage that fails stops the run before anything changes on a
@@ -6,9 +7,9 @@
 //! report stage always runs unless skipped, so a failed run is reported as well as a good one.
 //!
 //! The runbook is [`Pipeline::stages`]; each stage is a file of this folder (`lint.rs`,
-//! `verify_image.rs`, `preflight.rs`, `deploy.rs`, `verify_live.rs`, `report.rs`), with the
-//! inputs (`inputs.rs`), the plan (`plan.rs`) and the record handed to the report
-//! (`record.rs`) beside them.
+//! `verify_image.rs`, `preflight.rs`, `release.rs`, `deploy.rs`, `verify_live.rs`,
+//! `report.rs`), with the inputs (`inputs.rs`), the plan (`plan.rs`) and the record handed to
+//! the report (`record.rs`) beside them.
 
 mod deploy;
 mod inputs;
@@ -17,6 +18,7 @@ mod plan;
 mod preflight;
 mod progress;
 mod record;
+mod release;
 mod report;
 mod verify_image;
 mod verify_live;
@@ -142,6 +144,7 @@ impl Pipeline {
         found: &mut Findings,
     ) -> Result<Option<RunStatus>, Stop> {
         found.deployment = self.start_github_deployment(found).await;
+        self.release_stage(fleet, spec, found).await?;
         self.log.rollout(fleet.hosts(), fleet.batches());
         self.deploy_stage(fleet, spec, found).await?;
         let _group = self.log.stage("verify live");

@@ -22,6 +22,7 @@ pub(super) struct Findings {
     pub(super) image: Option<ImageVerdict>,
     pub(super) preflight: Vec<HostPlan>,
     pub(super) fleet: Option<FleetReport>,
+    pub(super) release: Option<crate::report::ReleaseRecord>,
     /// The GitHub deployment started before the deploy, finished by the report.
     pub(super) deployment: GithubDeployment,
 }
@@ -70,6 +71,7 @@ impl Pipeline {
             rolled_back: found.fleet.as_ref().is_some_and(rolled_back),
             reason,
             environment_url: self.config.environment_url.clone(),
+            release: found.release.clone(),
         }
     }
 

@@ -79,6 +79,16 @@ fn header(report: &RunReport) -> String {
 
 fn log_tails(report: &RunReport) -> String {
     let mut out = String::new();
+    if let Some(r) = report
+        .release
+        .as_ref()
+        .filter(|r| !r.result.log_tail.is_empty())
+    {
+        out.push_str(&format!("# release command output on {}\n", r.host));
+        for l in &r.result.log_tail {
+            out.push_str(&format!("{} release | {l}\n", r.host));
+        }
+    }
     for h in report.hosts.iter().filter(|h| !h.log_tail.is_empty()) {
         out.push_str(&format!("# log tail from {}\n", h.host));
         for l in &h.log_tail {

@@ -88,6 +88,7 @@ fn summary_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         title(report),
         headline(report, facts),
         reason_line(report),
+        release_section(report),
         pipeline_section(facts, rows),
         timeline_section(facts, rows),
         folded(&host_steps_section(facts, rows)),
@@ -110,6 +111,7 @@ fn comment_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         title(report),
         headline(report, facts),
         reason_line(report),
+        release_section(report),
         hosts_section(&report.hosts, rows),
         receipt_section(report, facts, rows),
         recommendations_section(facts),
@@ -265,6 +267,47 @@ fn hosts_section(hosts: &[HostRecord], rows: usize) -> String {
 }
 
 /// What users saw during each switch: the fleet's sum, then one line per host that switched.
+/// The release command: how it ended, and its last lines folded.
+fn release_section(report: &RunReport) -> String {
+    let Some(r) = &report.release else {
+        return String::new();
+    };
+    let command = serde_json::to_string(&r.command).unwrap_or_default();
+    let res = &r.result;
+    let how = if res.skipped {
+        "not run: this digest was released for this environment before".to_string()
+    } else if res.timed_out {
+        format!(
+            "killed at the release timeout after {}",
+            human_ms(res.duration_ms)
+        )
+    } else if let Some(code) = res.exit_code {
+        format!("exited {code} in {}", human_ms(res.duration_ms))
+    } else {
+        format!("did not run: {}", r.message)
+    };
+    let mark = if r.succeeded() { "✅" } else { "❌" };
+    let mut out = format!(
+        "### Release\n\n{mark} `{}` on `{}`: {}\n",
+        cell(&command),
+        cell(&r.host),
+        inline(&how)
+    );
+    if !res.log_tail.is_empty() {
+        let text = res.log_tail.join("\n");
+        let fence = "`".repeat(longest_backtick_run(&text).max(2) + 1);
+        out.push_str(&format!(
+            "\n<details><summary>Its last {} lines</summary>\n\n{fence}text\n{text}\n{fence}\n\n</details>\n",
+            res.log_tail.len()
+        ));
+    }
+    out
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
 fn receipt_section(report: &RunReport, facts: &ReportFacts, rows: usize) -> String {
     let Some(fleet) = &facts.receipt else {
         return String::new();
@@ -458,6 +501,42 @@ fn inline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_release_section_fences_its_output_whatever_it_holds() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/report/run.json"
+        ))
+        .unwrap();
+        let mut report: RunReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(release_section(&report), "", "no release, no section");
+        report.release = Some(crate::report::ReleaseRecord {
+            host: "i-1".into(),
+            command: vec!["migrate".into(), "up".into()],
+            message: "release command exited 3".into(),
+            result: crate::agent::protocol::ReleaseResult {
+                exit_code: Some(3),
+                duration_ms: 1_200,
+                log_tail: vec!["```".into(), "ERROR: relation exists".into()],
+                ..crate::agent::protocol::ReleaseResult::skipped()
+            },
+        });
+        if let Some(r) = report.release.as_mut() {
+            r.result.skipped = false;
+            r.result.ran = true;
+        }
+        let md = release_section(&report);
+        assert!(
+            md.contains("❌ `[\"migrate\",\"up\"]` on `i-1`: exited 3 in 1.2 s"),
+            "{md}"
+        );
+        assert!(
+            md.contains("\n````text\n```\nERROR: relation exists\n````\n"),
+            "{md}"
+        );
+        assert!(md.contains("<summary>Its last 2 lines</summary>"));
+    }
 
     #[test]
     fn the_host_table_escapes_its_cells() {

@@ -35,6 +35,9 @@ pub struct Metrics<'a> {
     /// serving color).
     pub receipt: Option<&'a FleetReceipt>,
     pub recommendations: &'a [Recommendation],
+    /// The release phase, when the run has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<&'a crate::report::ReleaseRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,6 +138,7 @@ pub fn metrics<'a>(report: &'a RunReport, facts: &'a ReportFacts) -> Metrics<'a>
             .collect(),
         receipt: facts.receipt.as_ref(),
         recommendations: &facts.recommendations,
+        release: report.release.as_ref(),
     }
 }
 

@@ -24,6 +24,8 @@ pub mod write;
 pub use event::{CommandRun, Event, EventLog, Scope, StepStatus, StepTimer};
 pub use facts::{Recommendation, ReportFacts};
 pub use hosts::{FleetColor, HostRecord};
-pub use model::{ImageFacts, LintFinding, LintSummary, RunReport, RunStatus, ScanCounts};
+pub use model::{
+    ImageFacts, LintFinding, LintSummary, ReleaseRecord, RunReport, RunStatus, ScanCounts,
+};
 pub use redact::Redactor;
 pub use write::{write_report, ReportOptions, ReportOutcome, SinkOutcome};

@@ -170,6 +170,26 @@ pub struct RunReport {
     /// Where the deployed app is reachable, for the deployment's `environment_url`.
     #[serde(default)]
     pub environment_url: Option<String>,
+    /// The release phase (`release-command`), when the run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseRecord>,
+}
+
+/// How the release command ran: where, its one-line outcome, and its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub host: String,
+    pub command: Vec<String>,
+    pub message: String,
+    #[serde(flatten)]
+    pub result: crate::agent::protocol::ReleaseResult,
+}
+
+impl ReleaseRecord {
+    /// Ended well: exited 0, or skipped for a digest released before.
+    pub fn succeeded(&self) -> bool {
+        self.result.skipped || self.result.exit_code == Some(0)
+    }
 }
 
 impl RunReport {

@@ -319,16 +319,13 @@ impl Run<'_> {
     /// The app's environment: `--env` and `--env-file`, plus SSM parameters read here, on the
     /// host (a secret of the same name wins over a plain variable).
     async fn secrets(&self) -> Result<Vec<EnvVar>, Stop> {
-        let mut env = self.spec.env.clone();
         let Some(path) = &self.spec.env_from_ssm else {
-            return Ok(env);
+            return Ok(self.spec.env.clone());
         };
         let t = self.timer(Step::Secrets);
-        match secrets::from_ssm(self.host, path).await {
-            Ok(vars) => {
-                t.ok(format!("{} variable(s) from {path}", vars.len()));
-                env.retain(|v| !vars.iter().any(|s| s.name == v.name));
-                env.extend(vars);
+        match secrets::app_env(self.host, self.spec).await {
+            Ok((env, read)) => {
+                t.ok(format!("{read} variable(s) from {path}"));
                 Ok(env)
             }
             Err(e) => {

@@ -39,6 +39,7 @@ fn reply(host: &str, action: &str, outcome: Outcome) -> AgentReply {
         history: vec![],
         commands: vec![],
         commands_left_out: 0,
+        release: None,
     }
 }
 
@@ -108,6 +109,7 @@ impl Transport for Scripted {
                     AgentRequest::Status { .. } => Ok(reply(h, "status", Outcome::Status)),
                     AgentRequest::Recover { .. } => Ok(reply(h, "recover", Outcome::Recovered)),
                     AgentRequest::History { .. } => Ok(reply(h, "history", Outcome::Status)),
+                    AgentRequest::Release(_) => Ok(reply(h, "release", Outcome::Released)),
                 };
                 HostRun {
                     host: h.clone(),

@@ -1,0 +1,135 @@
+//! The release stage: the release command (`release-command`, a migration) once per deploy,
+//! in the new image on one host, after the preflight and before any host switches, under the
+//! fleet lock. A non-zero exit, a timeout or a crash stops the run with nothing switched.
+
+use super::{Findings, Fleet, Pipeline, Stop};
+use crate::agent::protocol::{AgentRequest, DeploySpec, ReleaseResult, ReleaseSpec};
+use crate::agent::spec::saturating_ms;
+use crate::fleet::interrupt::{or_stop, Stoppable};
+use crate::fleet::Transport;
+use crate::report::{ReleaseRecord, Scope, StepStatus};
+
+impl Pipeline {
+    pub(super) async fn release_stage(
+        &self,
+        fleet: &Fleet,
+        spec: &DeploySpec,
+        found: &mut Findings,
+    ) -> Result<(), Stop> {
+        let Some(release) = &self.config.release else {
+            return Ok(());
+        };
+        let _group = self.log.stage("release");
+        let host = self.release_host(fleet)?;
+        let request = AgentRequest::Release(ReleaseSpec {
+            deploy: spec.clone(),
+            command: release.command.clone(),
+            timeout_ms: saturating_ms(release.timeout),
+            environment: self.config.environment.clone(),
+            always: release.always,
+        });
+        let timer = self.events.start(&Scope::Pipeline, "release");
+        let ran = match fleet {
+            Fleet::Local(t) => or_stop(Stoppable::Local(t), &request, t.run(&host, &request)).await,
+            Fleet::Ssm(f) => {
+                let work = f.transport.run(&host, &request);
+                or_stop(Stoppable::Ssm(&f.transport), &request, work).await
+            }
+        };
+        let reply = match ran {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                let why = format!(
+                    "the release command on {host} did not report: {e:#}; nothing was switched"
+                );
+                timer.fail(&why);
+                found.release =
+                    Some(self.release_record(&host, why.clone(), ReleaseResult::not_run()));
+                return Err(Stop::failure(why));
+            }
+            Err(stopped) => {
+                timer.fail(&stopped);
+                return Err(Stop::failure(format!("{stopped}; nothing was switched")));
+            }
+        };
+        self.events.extend(reply.events.iter().cloned());
+        self.events.extend_commands(reply.commands.iter().cloned());
+        let result = reply.release.clone().unwrap_or_else(ReleaseResult::not_run);
+        let record = self.release_record(&host, reply.message.clone(), result);
+        let ok = reply.outcome.is_success() && record.succeeded();
+        if ok {
+            let status = if record.result.skipped {
+                StepStatus::Skipped
+            } else {
+                StepStatus::Ok
+            };
+            timer.finish(status, &reply.message);
+        } else {
+            timer.fail(&reply.message);
+        }
+        found.release = Some(record);
+        if ok {
+            Ok(())
+        } else {
+            Err(Stop::failure(reply.message))
+        }
+    }
+
+    fn release_record(&self, host: &str, message: String, result: ReleaseResult) -> ReleaseRecord {
+        ReleaseRecord {
+            host: host.to_string(),
+            command: self
+                .config
+                .release
+                .as_ref()
+                .map(|r| r.command.clone())
+                .unwrap_or_default(),
+            message,
+            result,
+        }
+    }
+
+    /// `release-host` when it is one of the fleet's hosts, else the first host of the first
+    /// batch; the SSM command's deadline must cover the release's.
+    fn release_host(&self, fleet: &Fleet) -> Result<String, Stop> {
+        let release = self.config.release.as_ref();
+        let asked = release.and_then(|r| r.host.clone());
+        let name = |input: &str| self.config.origin.name(input);
+        match fleet {
+            Fleet::Local(_) => match asked.as_deref() {
+                None | Some("local") => Ok("local".to_string()),
+                Some(other) => Err(Stop::usage(format!(
+                    "{} {other:?}: the local target has one host, `local`",
+                    name("release-host")
+                ))),
+            },
+            Fleet::Ssm(f) => {
+                let timeout = release.map(|r| r.timeout).unwrap_or_default();
+                let needed = timeout + crate::agent::validate::COMMAND_OVERHEAD;
+                if self.target.command_timeout <= needed {
+                    return Err(Stop::usage(format!(
+                        "{} {} s: expected more than {} {} s + {} s for the pull and the agent's start",
+                        name("command-timeout"),
+                        self.target.command_timeout.as_secs(),
+                        name("release-timeout"),
+                        timeout.as_secs(),
+                        crate::agent::validate::COMMAND_OVERHEAD.as_secs()
+                    )));
+                }
+                match asked {
+                    Some(h) if f.hosts.contains(&h) => Ok(h),
+                    Some(h) => Err(Stop::usage(format!(
+                        "{} {h:?}: not one of the fleet's hosts ({})",
+                        name("release-host"),
+                        f.hosts.join(", ")
+                    ))),
+                    None => f
+                        .hosts
+                        .first()
+                        .cloned()
+                        .ok_or_else(|| Stop::usage("no host to run the release command on")),
+                }
+            }
+        }
+    }
+}
