@@ -357,3 +357,92 @@ fn the_release_command_runs_once_before_the_switch_and_its_failure_switches_noth
         .args(["volume", "rm", "-f", &volume])
         .output();
 }
+
+/// A real migration: Debian's psql in the app's image, against the PostgreSQL server the test
+/// script runs on a Docker network it created (`--network` puts the release container and the
+/// app on it). The migration runs once per digest, and a failing one leaves the old version
+/// serving and the schema as it was.
+#[test]
+fn a_postgres_migration_runs_once_and_a_failing_one_switches_nothing() {
+    let app = TestApp::new();
+    let ws = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (pg_host, pg_port) = (env("BLUEGREEN_TEST_PG_HOST"), env("BLUEGREEN_TEST_PG_PORT"));
+    let network = env("BLUEGREEN_TEST_PG_NETWORK");
+    let table = app.app.replace('-', "_");
+    let psql = |sql: &str| {
+        let argv = [
+            "psql",
+            "-h",
+            &pg_host,
+            "-p",
+            &pg_port,
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ];
+        serde_json::to_string(&argv).unwrap()
+    };
+    let migrate = |tag: &str, sql: &str| {
+        let image = format!("{}-pg:{tag}", env("BLUEGREEN_TEST_IMAGE_REPO"));
+        let command = psql(sql);
+        let flags = [
+            "--image",
+            &image,
+            "--network",
+            &network,
+            "--release-command",
+            &command,
+        ];
+        run(&app, ws.path(), tag, &flags)
+    };
+    let versions = || {
+        let out = std::process::Command::new("psql")
+            .args([
+                "-h", &pg_host, "-p", &pg_port, "-U", "postgres", "-tA", "-c",
+            ])
+            .arg(format!(
+                "SELECT string_agg(version, ',' ORDER BY version) FROM {table}"
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let add = |v: &str| {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} (version text); INSERT INTO {table} VALUES ('{v}')"
+        )
+    };
+
+    let v1 = migrate("v1", &add("v1"));
+    assert_eq!(v1.status.code(), Some(0), "{}", text(&v1));
+    assert_eq!(versions(), "v1");
+    assert_eq!(rt.block_on(app.through_proxy()).2, "v1");
+    let again = migrate("v1", &add("v1"));
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(
+        versions(),
+        "v1",
+        "a digest released before is not migrated again"
+    );
+
+    let broken = migrate("v2", &format!("INSERT INTO {table}_missing VALUES ('v2')"));
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    assert_eq!(rt.block_on(app.through_proxy()).2, "v1", "nothing switched");
+    assert_eq!(versions(), "v1");
+    let m = metrics(ws.path());
+    assert_eq!(m["release"]["exit_code"], 1, "{m}");
+    let tail = m["release"]["log_tail"].to_string();
+    assert!(
+        tail.contains("does not exist"),
+        "psql's error is in the report: {tail}"
+    );
+
+    let v2 = migrate("v2", &add("v2"));
+    assert_eq!(v2.status.code(), Some(0), "{}", text(&v2));
+    assert_eq!(versions(), "v1,v2");
+    assert_eq!(rt.block_on(app.through_proxy()).2, "v2");
+}

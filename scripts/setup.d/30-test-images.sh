@@ -8,6 +8,8 @@
 # - $BLUEGREEN_TEST_AUTH_IMAGE: v2 again, in the registry that requires a login
 #   (21-registry-auth.sh), pushed with a Docker config of its own (the machine's ~/.docker is
 #   untouched) and untagged locally, so a test starts from a daemon that has to pull it.
+# - $BLUEGREEN_TEST_REGISTRY/bga-testsvc-pg:v1, v2: the test service with Debian's psql and its
+#   libraries beside it (no entrypoint), the app image of the release-phase migrations;
 # Idempotent: rebuilds only when testsvc/main.rs, this file or the haproxy binary changed.
 : "${BLUEGREEN_TEST_REGISTRY:?run scripts/test (20-registry.sh exports BLUEGREEN_TEST_REGISTRY)}"
 : "${BLUEGREEN_TEST_STATE:?run scripts/test (it exports BLUEGREEN_TEST_STATE)}"
@@ -37,6 +39,18 @@ bga_images_build() {
 USER 65534:65534
 ENTRYPOINT [\"/testsvc\"]" -- "$dir/testsvc:/testsvc" || return 1
     docker push -q "$BLUEGREEN_TEST_IMAGE_REPO:$v" >/dev/null || return 1
+  done
+  # The app with Debian's psql beside it, for the release phase's migrations: no entrypoint,
+  # so a release command names its program.
+  local psql
+  psql="$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -1)"
+  [ -x "$psql" ] || { echo "psql not found: run scripts/install-deps" >&2; return 1; }
+  for v in v1 v2; do
+    scratch_image "$BLUEGREEN_TEST_IMAGE_REPO-pg:$v" "$dir/ctx-testsvc-pg" \
+      "ENV VERSION=$v PORT=8080
+USER 65534:65534
+CMD [\"/testsvc\"]" -- "$dir/testsvc:/testsvc" "$psql:/usr/bin/psql" || return 1
+    docker push -q "$BLUEGREEN_TEST_IMAGE_REPO-pg:$v" >/dev/null || return 1
   done
   mkdir -p "$dir/haproxy-etc"
   cat >"$dir/haproxy-etc/haproxy.cfg" <<'CFG'
