@@ -291,6 +291,15 @@ fn the_release_command_runs_once_before_the_switch_and_its_failure_switches_noth
         run(&app, ws.path(), tag, &flags)
     };
 
+    let planned = release("v1", "RELEASE_LINES=60", &["--dry-run"]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    assert!(
+        String::from_utf8_lossy(&planned.stdout).contains(
+            "release: [\"release\"] once on the first host before any switch (timeout 10m"
+        ),
+        "{}",
+        text(&planned)
+    );
     let first = release("v1", "RELEASE_LINES=60", &[]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert_eq!(releases(), "v1\n");

@@ -83,6 +83,20 @@ impl Pipeline {
             humantime::format_duration(d.drain),
             humantime::format_duration(d.keep_warm)
         );
+        if let Some(r) = &self.config.release {
+            let _ = writeln!(
+                out,
+                "  release: {} once on {} before any switch (timeout {}{})",
+                serde_json::to_string(&r.command).unwrap_or_default(),
+                r.host.as_deref().unwrap_or("the first host"),
+                humantime::format_duration(r.timeout),
+                if r.always {
+                    "; every deploy"
+                } else {
+                    "; skipped for a digest released before"
+                }
+            );
+        }
         let skipped: Vec<&str> = self.config.skip.iter().map(|s| s.name()).collect();
         if !skipped.is_empty() {
             let _ = writeln!(out, "  skipped: {}", skipped.join(", "));
