@@ -58,12 +58,7 @@ pub async fn create_color(
         image: Some(spec.image.clone()),
         cmd: spec.container.command.clone(),
         user: spec.container.user.clone(),
-        env: Some(
-            spec.env
-                .iter()
-                .map(|v| format!("{}={}", v.name, v.value))
-                .collect(),
-        ),
+        env: Some(docker_env(&spec.env)),
         labels: Some(with_app_labels(labels, &spec.container)),
         exposed_ports: Some(vec![container_port.clone()]),
         host_config: Some(HostConfig {
@@ -75,8 +70,6 @@ pub async fn create_color(
                 }]),
             )])),
             restart_policy: restart_policy(&spec.container),
-            // No setuid binary or file capability in the app's image can raise its privileges.
-            security_opt: Some(vec![super::proxy::NO_NEW_PRIVILEGES.to_string()]),
             ..container_host_config(&spec.container)
         }),
         ..Default::default()
@@ -113,16 +106,9 @@ pub async fn create_release(
         image: Some(spec.image.clone()),
         cmd: Some(command.to_vec()),
         user: spec.container.user.clone(),
-        env: Some(
-            env.iter()
-                .map(|v| format!("{}={}", v.name, v.value))
-                .collect(),
-        ),
+        env: Some(docker_env(env)),
         labels: Some(with_app_labels(labels, &spec.container)),
-        host_config: Some(HostConfig {
-            security_opt: Some(vec![super::proxy::NO_NEW_PRIVILEGES.to_string()]),
-            ..container_host_config(&spec.container)
-        }),
+        host_config: Some(container_host_config(&spec.container)),
         ..Default::default()
     };
     host.create_named(&name, body)
@@ -133,6 +119,13 @@ pub async fn create_release(
         .await
         .with_context(|| format!("cannot start {name}"))?;
     Ok(name)
+}
+
+/// `NAME=VALUE` per variable, as Docker takes a container's environment.
+fn docker_env(env: &[super::protocol::EnvVar]) -> Vec<String> {
+    env.iter()
+        .map(|v| format!("{}={}", v.name, v.value))
+        .collect()
 }
 
 /// The app's own labels beside the engine's (which no app label may take: see
@@ -159,10 +152,12 @@ fn restart_policy(options: &ContainerOptions) -> Option<RestartPolicy> {
     }
 }
 
-/// Volumes, limits, network, extra hosts and the log driver, as Docker's host config.
+/// Volumes, limits, network, extra hosts and the log driver, as Docker's host config, and no
+/// setuid binary or file capability in the app's image can raise its privileges.
 fn container_host_config(options: &ContainerOptions) -> HostConfig {
     let some_vec = |v: Vec<String>| (!v.is_empty()).then_some(v);
     HostConfig {
+        security_opt: Some(vec![super::proxy::NO_NEW_PRIVILEGES.to_string()]),
         binds: some_vec(options.volumes.iter().map(ToString::to_string).collect()),
         memory: options.memory_bytes,
         nano_cpus: options.nano_cpus,
