@@ -211,6 +211,7 @@ fn main() {
         registry_credentials_from_ssm: None,
         run_url: None,
         container: Default::default(),
+        pre_switch_command: None,
     };
     let run = |request: AgentRequest| {
         runtime.block_on(handle_with(request, &EventLog::new(), config.clone()))

@@ -194,3 +194,55 @@ async fn bad_options_are_refused_before_any_change() {
     );
     assert_eq!(t.through_proxy().await.2, "v1", "v1 still serves");
 }
+
+/// `--pre-switch-command`: a smoke test in a container of the new image, on the app's
+/// network, against the idle color (BLUEGREEN_URL) before traffic moves. Passing, the deploy
+/// goes on; failing, the new version never serves and no container of it is left.
+#[tokio::test]
+async fn a_failing_pre_switch_command_switches_nothing() {
+    let t = TestApp::new();
+    assert_eq!(deploy(&t, "v1", &[]).status.code(), Some(0));
+    let good = deploy(&t, "v2", &["--pre-switch-command", "smoke /health"]);
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good));
+    let reply: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    let step = reply["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["step"] == "pre-switch")
+        .unwrap_or_else(|| panic!("no pre-switch step: {reply:#}"));
+    assert_eq!(step["status"], "ok");
+    assert!(
+        step["detail"].as_str().unwrap().contains("exited 0"),
+        "{step}"
+    );
+    assert_eq!(t.through_proxy().await.2, "v2");
+
+    let bad = deploy(
+        &t,
+        "v3",
+        &["--pre-switch-command", r#"["smoke", "/env/NOT_SET"]"#],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let all = text(&bad);
+    assert!(
+        all.contains("the pre-switch command") && all.contains("exited 1"),
+        "{all}"
+    );
+    assert!(
+        all.contains("404 Not Found"),
+        "the smoke test's output is in the reply: {all}"
+    );
+    assert_eq!(t.through_proxy().await.2, "v2", "v2 keeps serving");
+    assert!(
+        !t.containers().iter().any(|c| c.ends_with("-pre-switch")),
+        "{:?}",
+        t.containers()
+    );
+    let status = t.status().await;
+    let target = status.apps[0].rollback_target.as_ref().unwrap();
+    assert!(
+        target.image.ends_with(":v1"),
+        "the rollback target stays: {target:?}"
+    );
+}

@@ -193,6 +193,7 @@ async fn a_proxy_line_that_opens_a_section_is_refused_before_any_change() {
             registry_credentials_from_ssm: None,
             run_url: None,
             container: Default::default(),
+            pre_switch_command: None,
         };
         let config = AgentConfig {
             state_dir: state.path().to_path_buf(),

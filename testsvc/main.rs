@@ -25,6 +25,9 @@
 //! `testsvc release` is a release command (a stand-in migration): it prints `RELEASE_LINES`
 //! lines (default 3), appends `VERSION` to `$DATA_DIR/releases` when that directory exists,
 //! waits `RELEASE_SLEEP_MS`, and exits with `RELEASE_EXIT` (default 0).
+//!
+//! `testsvc smoke PATH` is a pre-switch command: GET `$BLUEGREEN_URL` + PATH, print the status
+//! line, exit 0 on 200 and 1 otherwise.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -74,9 +77,37 @@ fn release() -> ! {
     std::process::exit(code as i32)
 }
 
+fn smoke(path: &str) -> ! {
+    let url = std::env::var("BLUEGREEN_URL").unwrap_or_default();
+    let Some(address) = url.strip_prefix("http://") else {
+        eprintln!("smoke: BLUEGREEN_URL {url:?} is not http://HOST:PORT");
+        std::process::exit(2);
+    };
+    let status = TcpStream::connect(address).and_then(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line)?;
+        Ok(line.trim().to_string())
+    });
+    match status {
+        Ok(line) => {
+            println!("smoke: GET {url}{path}: {line}");
+            std::process::exit(if line.contains(" 200 ") { 0 } else { 1 })
+        }
+        Err(e) => {
+            eprintln!("smoke: GET {url}{path}: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("release") {
-        release();
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("release") => release(),
+        Some("smoke") => smoke(args.get(2).map_or("/", String::as_str)),
+        _ => {}
     }
     let started = Instant::now();
     let port = match std::env::var("PORT") {

@@ -1,7 +1,8 @@
 # A PostgreSQL server (Debian's) for the release-phase tests, on a Docker network this script
 # creates (`bga-pg`): the server listens on the network's gateway address only, so the app's
 # containers on that network reach it and nothing else does. Its own data directory under
-# $BLUEGREEN_TEST_STATE, trust authentication for that network. Reused when already running.
+# $BLUEGREEN_TEST_STATE, trust authentication for that network. Reused when already running,
+# or when a server already answers on that address (another checkout's).
 # Exports BLUEGREEN_TEST_PG_NETWORK, BLUEGREEN_TEST_PG_HOST, BLUEGREEN_TEST_PG_PORT.
 : "${BLUEGREEN_TEST_STATE:?run scripts/test (it exports BLUEGREEN_TEST_STATE)}"
 bga_pg_start() {
@@ -20,6 +21,9 @@ bga_pg_start() {
     [ "$(cat "$data/listening" 2>/dev/null)" = "$gw:$port" ] && return 0
     pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null || return 1
   fi
+  # Another checkout's server (another state directory) on the same network and port serves
+  # just as well: each test keeps to tables of its own.
+  "$bin/pg_isready" -q -h "$gw" -p "$port" && return 0
   if [ ! -f "$data/PG_VERSION" ]; then
     rm -rf "$data" && mkdir -p "$data" && chown postgres "$data" || return 1
     pg "$bin/initdb" -D "$data" -A trust -U postgres >"$BLUEGREEN_TEST_STATE/pg-initdb.log" 2>&1 \

@@ -98,6 +98,10 @@ pub struct DeploySpec {
     /// both colors.
     #[serde(default, skip_serializing_if = "ContainerOptions::is_default")]
     pub container: ContainerOptions,
+    /// A smoke test run in a container of the new image against the idle color before traffic
+    /// moves (`BLUEGREEN_URL` names the color); a non-zero exit stops the host's deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_switch_command: Option<Vec<String>>,
 }
 
 /// When the agent pulls the image of a deploy (`--pull`, the input `pull`).

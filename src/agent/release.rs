@@ -11,8 +11,6 @@ use super::protocol::{AgentReply, Outcome, ReleaseResult, ReleaseSpec};
 use super::step::Step;
 use super::{pull, registry_auth, reply, secrets, start, Host};
 use anyhow::Context;
-use bollard::query_parameters::WaitContainerOptions;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -96,8 +94,8 @@ async fn run(host: &Host, spec: &ReleaseSpec) -> anyhow::Result<(Outcome, String
     };
     let t = host.events.start(&host.scope, Step::Release.event());
     let started = Instant::now();
-    let name = start::create_release(host, deploy, &spec.command, &env).await?;
-    let ended = wait(host, &name, Duration::from_millis(spec.timeout_ms)).await;
+    let name = start::create_oneshot(host, deploy, "release", &spec.command, &env).await?;
+    let ended = start::wait_exit(host, &name, Duration::from_millis(spec.timeout_ms)).await;
     let result = ReleaseResult {
         ran: true,
         skipped: false,
@@ -131,23 +129,6 @@ async fn run(host: &Host, spec: &ReleaseSpec) -> anyhow::Result<(Outcome, String
             );
             Ok((Outcome::Failed, msg, result))
         }
-    }
-}
-
-/// The container's exit code, or why there is none (killed at the timeout, gone).
-async fn wait(host: &Host, name: &str, timeout: Duration) -> Result<i64, String> {
-    let options = WaitContainerOptions::default();
-    let mut waited = host.docker.wait_container(name, Some(options));
-    match tokio::time::timeout(timeout, waited.next()).await {
-        Ok(Some(Ok(status))) => Ok(status.status_code),
-        // Docker reports a non-zero exit as an error carrying the code.
-        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Ok(code),
-        Ok(Some(Err(e))) => Err(format!("waiting for it failed: {e}")),
-        Ok(None) => Err("it ended without an exit code".into()),
-        Err(_) => Err(format!(
-            "still running after the release timeout ({} s): killed",
-            timeout.as_secs()
-        )),
     }
 }
 

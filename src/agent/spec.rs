@@ -86,6 +86,7 @@ pub struct DeployConfig {
     pub pull: Option<PullPolicy>,
     pub registry_credentials_from_ssm: Option<String>,
     pub container: super::options::ContainerOptions,
+    pub pre_switch_command: Option<Vec<String>>,
 }
 
 impl DeployConfig {
@@ -114,6 +115,7 @@ impl DeployConfig {
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
             run_url: None,
             container: self.container.clone(),
+            pre_switch_command: self.pre_switch_command.clone(),
         }
     }
 }

@@ -53,6 +53,9 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
     if let Some(host) = &spec.health_host {
         canonical["health_host"] = serde_json::json!(host);
     }
+    if let Some(argv) = &spec.pre_switch_command {
+        canonical["pre_switch_command"] = serde_json::json!(argv);
+    }
     if !spec.container.is_default() {
         canonical["container"] = serde_json::to_value(&spec.container).unwrap_or_default();
     }

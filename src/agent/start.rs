@@ -87,19 +87,22 @@ pub async fn create_color(
     Ok(name)
 }
 
-/// Creates and starts `<app>-release`: the release command in the new image, with the app's
-/// environment and container options, no port and no restarts. Returns its name.
-pub async fn create_release(
+/// Creates and starts `<app>-<role>` (`release`, `pre-switch`): one command in the new image,
+/// with the app's environment and container options, no port and no restarts. Its role is
+/// not a color's, so a leftover is a stray the next command's recovery removes. Returns its
+/// name.
+pub async fn create_oneshot(
     host: &Host,
     spec: &DeploySpec,
+    role: &str,
     command: &[String],
     env: &[super::protocol::EnvVar],
 ) -> anyhow::Result<String> {
-    let name = format!("{}-release", spec.app);
+    let name = format!("{}-{role}", spec.app);
     remove(host, &name).await?;
     let labels = HashMap::from([
         (state::LABEL_APP.to_string(), spec.app.clone()),
-        (state::LABEL_ROLE.to_string(), "release".to_string()),
+        (state::LABEL_ROLE.to_string(), role.to_string()),
         (state::LABEL_DEPLOY_ID.to_string(), spec.deploy_id.clone()),
     ]);
     let body = ContainerCreateBody {
@@ -119,6 +122,51 @@ pub async fn create_release(
         .await
         .with_context(|| format!("cannot start {name}"))?;
     Ok(name)
+}
+
+/// Waits for a one-shot container to end: its exit code, or why there is none (killed at
+/// `timeout`, gone).
+pub async fn wait_exit(
+    host: &Host,
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<i64, String> {
+    use futures_util::StreamExt;
+    let options = bollard::query_parameters::WaitContainerOptions::default();
+    let mut waited = host.docker.wait_container(name, Some(options));
+    match tokio::time::timeout(timeout, waited.next()).await {
+        Ok(Some(Ok(status))) => Ok(status.status_code),
+        // Docker reports a non-zero exit as an error carrying the code.
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Ok(code),
+        Ok(Some(Err(e))) => Err(format!("waiting for it failed: {e}")),
+        Ok(None) => Err("it ended without an exit code".into()),
+        Err(_) => Err(format!(
+            "still running after its timeout ({} s): killed",
+            timeout.as_secs()
+        )),
+    }
+}
+
+/// The loopback-free address another container on the app's network reaches `name` at:
+/// `http://<its address>:<container port>`.
+pub async fn network_url(host: &Host, name: &str, container_port: u16) -> anyhow::Result<String> {
+    let c = host
+        .docker
+        .inspect_container(
+            name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .with_context(|| format!("cannot inspect {name}"))?;
+    let ip = c
+        .network_settings
+        .and_then(|n| n.networks)
+        .and_then(|nets| {
+            nets.into_values()
+                .find_map(|n| n.ip_address.filter(|ip| !ip.is_empty()))
+        })
+        .with_context(|| format!("{name} has no address on its network"))?;
+    Ok(format!("http://{ip}:{container_port}"))
 }
 
 /// `NAME=VALUE` per variable, as Docker takes a container's environment.

@@ -38,6 +38,8 @@ pub enum Step {
     Receipt,
     /// The release command's run.
     Release,
+    /// The pre-switch command against the idle color.
+    PreSwitch,
     /// The whole command.
     Total,
 }
@@ -60,6 +62,7 @@ impl Step {
             Step::Probe => "probe",
             Step::Receipt => "receipt",
             Step::Release => "release",
+            Step::PreSwitch => "pre-switch",
             Step::Total => "total",
         }
     }

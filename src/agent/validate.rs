@@ -284,6 +284,11 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     if let Some(name) = &spec.registry_credentials_from_ssm {
         registry_credentials_from_ssm(name)?;
     }
+    if let Some(argv) = &spec.pre_switch_command {
+        let json = serde_json::to_string(argv).unwrap_or_default();
+        crate::agent::options::parse_command(&json)
+            .map_err(|e| UsageError(format!("--pre-switch-command {json:?}: {e}")))?;
+    }
     spec.container
         .check()
         .map_err(|e| UsageError(format!("--{} {:?}: {}", e.input, e.value, e.expected)))?;

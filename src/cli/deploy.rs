@@ -129,6 +129,11 @@ pub struct DeployArgs {
     pub proxy_lines: Vec<String>,
     #[command(flatten)]
     pub container: ContainerArgs,
+    /// Smoke test run in a container of the new image against the idle color before traffic
+    /// moves, with BLUEGREEN_URL set to the color's address: a JSON array of argv or shell
+    /// words (never a shell). A non-zero exit stops the deploy with nothing switched.
+    #[arg(long)]
+    pub pre_switch_command: Option<String>,
 }
 
 /// The app's container options, applied to both colors and part of the version
@@ -249,6 +254,14 @@ impl DeployArgs {
             pull: self.pull,
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
             container: self.container.options()?,
+            pre_switch_command: self
+                .pre_switch_command
+                .as_deref()
+                .map(|c| {
+                    crate::agent::options::parse_command(c)
+                        .map_err(|e| UsageError(format!("--pre-switch-command {c:?}: {e}")))
+                })
+                .transpose()?,
         };
         Ok(DeploySpec {
             // A deploy from a workflow step names its run in the hosts' history.

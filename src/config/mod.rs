@@ -133,6 +133,10 @@ pub struct RunInputs {
     /// Restart policy of the app's containers: no or unless-stopped.
     #[arg(long)]
     pub restart: Option<String>,
+    /// Smoke test run in a container of the new image against the idle color before traffic
+    /// moves (BLUEGREEN_URL names it): a JSON array of argv or shell words.
+    #[arg(long)]
+    pub pre_switch_command: Option<String>,
     /// Release command (a migration), run once per deploy in the new image before any host
     /// switches: a JSON array of argv or shell words (never a shell).
     #[arg(long)]
@@ -287,6 +291,7 @@ impl RunConfig {
             registry_credentials_from_ssm: p
                 .registry_credentials_from_ssm(&inputs.registry_credentials_from_ssm)?,
             container: p.container(inputs)?,
+            pre_switch_command: p.command("pre-switch-command", &inputs.pre_switch_command)?,
         };
         p.engine_limits(&deploy)?;
         Ok(RunConfig {

@@ -350,6 +350,20 @@ impl Parser {
         }))
     }
 
+    /// An argv input: a JSON array or shell words, never a shell.
+    pub(super) fn command(
+        &self,
+        input: &str,
+        value: &Option<String>,
+    ) -> Result<Option<Vec<String>>, InputError> {
+        given(value)
+            .map(|v| {
+                crate::agent::options::parse_command(v)
+                    .map_err(|e| self.err(input, v, "not a command", &e))
+            })
+            .transpose()
+    }
+
     /// The container options; a list input holds a value a line.
     pub(super) fn container(
         &self,

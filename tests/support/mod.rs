@@ -81,6 +81,7 @@ impl TestApp {
             registry_credentials_from_ssm: None,
             run_url: None,
             container: Default::default(),
+            pre_switch_command: None,
         }
     }
 

@@ -182,10 +182,13 @@ impl Run<'_> {
         }
         self.start_request_log().await;
         let color = self.pair.idle_color();
-        let name = self.start(color, env, digest.as_deref(), &hash).await?;
+        let name = self
+            .start(color, env.clone(), digest.as_deref(), &hash)
+            .await?;
         pause_point(Step::Start).await;
         let body = self.gate(color, &name).await?;
         pause_point(Step::Ready).await;
+        self.pre_switch(&name, env).await?;
         let old = self.pair.live().cloned();
         let marker = self.switch(color, &body, old.as_ref()).await?;
         pause_point(Step::Switch).await;
@@ -232,6 +235,47 @@ impl Run<'_> {
         if self.logging_since.take().is_some() {
             let _ = proxy::request_log(self.host, &self.spec.app, false).await;
         }
+    }
+
+    /// The pre-switch command, when given: a container of the new image on the app's network,
+    /// with `BLUEGREEN_URL` naming the idle color, bounded by the health timeout. A non-zero
+    /// exit stops this host's deploy with nothing switched.
+    async fn pre_switch(&self, name: &str, mut env: Vec<EnvVar>) -> Result<(), Stop> {
+        let Some(command) = &self.spec.pre_switch_command else {
+            return Ok(());
+        };
+        let (host, spec) = (self.host, self.spec);
+        let t = self.timer(Step::PreSwitch);
+        let url = start::network_url(host, name, spec.container_port)
+            .await
+            .map_err(Stop::Error)?;
+        env.push(EnvVar {
+            name: "BLUEGREEN_URL".into(),
+            value: url.clone(),
+        });
+        let check = start::create_oneshot(host, spec, "pre-switch", command, &env)
+            .await
+            .map_err(Stop::Error)?;
+        let timeout = Duration::from_millis(spec.health_timeout_ms);
+        let ended = start::wait_exit(host, &check, timeout).await;
+        let logs = host.log_tail(&check, super::release::TAIL_LINES).await;
+        start::remove(host, &check).await.map_err(Stop::Error)?;
+        let shown = serde_json::to_string(command).unwrap_or_default();
+        let why = match ended {
+            Ok(0) => {
+                t.ok(format!("{shown} against {url} exited 0"));
+                return Ok(());
+            }
+            Ok(code) => format!("exited {code}"),
+            Err(why) => why,
+        };
+        let why = format!("the pre-switch command {shown} against {url} {why}");
+        t.fail(&why);
+        Err(Stop::Halt {
+            outcome: Outcome::Failed,
+            message: format!("{why}; the live version keeps serving"),
+            logs,
+        })
     }
 
     fn timer(&self, step: Step) -> StepTimer {
