@@ -536,3 +536,109 @@ async fn sigterm_cancels_the_commands_in_flight() {
         "{stdout}"
     );
 }
+
+/// The actions each instance's agent was asked for, in order (from the shim's argv log).
+fn actions(shims: &Shims, instance: &str) -> Vec<String> {
+    use base64::Engine;
+    shims
+        .argvs(instance)
+        .iter()
+        .filter_map(|argv| argv.last())
+        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .filter_map(|raw| serde_json::from_slice::<Value>(&raw).ok())
+        .filter_map(|r| r["action"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `bluegreen run` over SSM with a release command: one release, on the first host only,
+/// after the preflight and before the first batch; a failing one sends no deploy at all.
+#[tokio::test]
+async fn the_release_runs_on_the_first_host_before_any_batch_and_its_failure_deploys_nothing() {
+    for release_fails in [false, true] {
+        let shims = Shims::new();
+        let ids = instance_ids(2);
+        // What `status` reports once deployed, for the run's live check.
+        let live = json!({"SHIM_LIVE_IMAGE": "shop:2"});
+        let mut first_env = live.clone();
+        if release_fails {
+            first_env["SHIM_RELEASE"] = json!("failed");
+        }
+        let server = SsmServer::start(config(
+            &shims,
+            &[
+                (ids[0].clone(), json!({ "env": first_env })),
+                (ids[1].clone(), json!({ "env": live })),
+            ],
+        ));
+        let ws = tempfile::tempdir().unwrap();
+        let joined = ids.join(",");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+        for (k, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("INPUT_") || k.starts_with("GITHUB_"))
+        {
+            cmd.env_remove(k);
+        }
+        for (k, v) in server.cli_env() {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .current_dir(ws.path())
+            .args([
+                "run",
+                "--target",
+                "ssm",
+                "--instance-ids",
+                &joined,
+                "--app",
+                "bgs-shop",
+                "--image",
+                "shop:2",
+                "--public-port",
+                "19080",
+                "--container-port",
+                "8080",
+                "--agent-image",
+                "bluegreen-action:local",
+                "--release-command",
+                "migrate up",
+            ])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (first, second) = (actions(&shims, &ids[0]), actions(&shims, &ids[1]));
+        assert!(!second.contains(&"release".to_string()), "{second:?}");
+        let metrics: Value = serde_json::from_str(
+            &std::fs::read_to_string(ws.path().join("bluegreen-report/metrics.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(metrics["release"]["host"], ids[0].as_str(), "{metrics}");
+        if release_fails {
+            assert_eq!(out.status.code(), Some(1), "{text}");
+            assert_eq!(
+                first,
+                ["status", "release"],
+                "no deploy after a failed release"
+            );
+            assert_eq!(second, ["status"]);
+            assert_eq!(metrics["release"]["exit_code"], 1);
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{text}");
+            assert_eq!(&first[..3], ["status", "release", "deploy"], "{first:?}");
+            assert_eq!(
+                second.iter().filter(|a| *a == "deploy").count(),
+                1,
+                "{second:?}"
+            );
+            assert_eq!(metrics["release"]["exit_code"], 0);
+            assert_eq!(
+                metrics["release"]["log_tail"],
+                json!([format!("migrated on {}", ids[0])])
+            );
+        }
+        server.assert_all_valid().await;
+    }
+}

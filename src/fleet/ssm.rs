@@ -178,6 +178,18 @@ impl SsmTransport {
         }
     }
 
+    /// The same transport for one command that may run longer than the fleet's
+    /// `--command-timeout` (the release phase): its `executionTimeout` and deadline cover
+    /// `command_timeout`. It shares the API counters and the commands in flight.
+    pub fn for_command_lasting(&self, command_timeout: Duration) -> SsmTransport {
+        let mut t = self.clone();
+        if command_timeout > t.settings.command_timeout {
+            t.settings.deadline += command_timeout - t.settings.command_timeout;
+            t.settings.command_timeout = command_timeout;
+        }
+        t
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

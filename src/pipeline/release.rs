@@ -32,7 +32,9 @@ impl Pipeline {
         let ran = match fleet {
             Fleet::Local(t) => or_stop(Stoppable::Local(t), &request, t.run(&host, &request)).await,
             Fleet::Ssm(f) => {
-                let work = f.transport.run(&host, &request);
+                let lasting = release.timeout + crate::agent::validate::COMMAND_OVERHEAD;
+                let transport = f.transport.for_command_lasting(lasting);
+                let work = transport.run(&host, &request);
                 or_stop(Stoppable::Ssm(&f.transport), &request, work).await
             }
         };
@@ -90,7 +92,7 @@ impl Pipeline {
     }
 
     /// `release-host` when it is one of the fleet's hosts, else the first host of the first
-    /// batch; the SSM command's deadline must cover the release's.
+    /// batch. (Its SSM command lasts as long as the release may, whatever `command-timeout`.)
     fn release_host(&self, fleet: &Fleet) -> Result<String, Stop> {
         let release = self.config.release.as_ref();
         let asked = release.and_then(|r| r.host.clone());
@@ -103,33 +105,19 @@ impl Pipeline {
                     name("release-host")
                 ))),
             },
-            Fleet::Ssm(f) => {
-                let timeout = release.map(|r| r.timeout).unwrap_or_default();
-                let needed = timeout + crate::agent::validate::COMMAND_OVERHEAD;
-                if self.target.command_timeout <= needed {
-                    return Err(Stop::usage(format!(
-                        "{} {} s: expected more than {} {} s + {} s for the pull and the agent's start",
-                        name("command-timeout"),
-                        self.target.command_timeout.as_secs(),
-                        name("release-timeout"),
-                        timeout.as_secs(),
-                        crate::agent::validate::COMMAND_OVERHEAD.as_secs()
-                    )));
-                }
-                match asked {
-                    Some(h) if f.hosts.contains(&h) => Ok(h),
-                    Some(h) => Err(Stop::usage(format!(
-                        "{} {h:?}: not one of the fleet's hosts ({})",
-                        name("release-host"),
-                        f.hosts.join(", ")
-                    ))),
-                    None => f
-                        .hosts
-                        .first()
-                        .cloned()
-                        .ok_or_else(|| Stop::usage("no host to run the release command on")),
-                }
-            }
+            Fleet::Ssm(f) => match asked {
+                Some(h) if f.hosts.contains(&h) => Ok(h),
+                Some(h) => Err(Stop::usage(format!(
+                    "{} {h:?}: not one of the fleet's hosts ({})",
+                    name("release-host"),
+                    f.hosts.join(", ")
+                ))),
+                None => f
+                    .hosts
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| Stop::usage("no host to run the release command on")),
+            },
         }
     }
 }
