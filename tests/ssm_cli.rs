@@ -23,8 +23,16 @@ fn bluegreen(server: Option<&SsmServer>, args: &[&str]) -> Output {
 const FAST_POLL: [&str; 4] = ["--ssm-poll-min", "50ms", "--ssm-poll-max", "200ms"];
 
 fn deploy_args<'a>(ids: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "deploy",
+    let mut args = fleet_args("deploy", ids);
+    args.extend(FAST_POLL);
+    args.extend(extra);
+    args
+}
+
+/// `COMMAND --target ssm` of the test app on `ids` (`deploy` or `run`).
+fn fleet_args<'a>(command: &'a str, ids: &'a str) -> Vec<&'a str> {
+    vec![
+        command,
         "--target",
         "ssm",
         "--instance-ids",
@@ -39,10 +47,7 @@ fn deploy_args<'a>(ids: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         "8080",
         "--agent-image",
         "bluegreen-action:local",
-    ];
-    args.extend(FAST_POLL);
-    args.extend(extra);
-    args
+    ]
 }
 
 fn stdout_json(out: &Output) -> Value {
@@ -583,25 +588,8 @@ async fn the_release_runs_on_the_first_host_before_any_batch_and_its_failure_dep
         }
         let out = cmd
             .current_dir(ws.path())
-            .args([
-                "run",
-                "--target",
-                "ssm",
-                "--instance-ids",
-                &joined,
-                "--app",
-                "bgs-shop",
-                "--image",
-                "shop:2",
-                "--public-port",
-                "19080",
-                "--container-port",
-                "8080",
-                "--agent-image",
-                "bluegreen-action:local",
-                "--release-command",
-                "migrate up",
-            ])
+            .args(fleet_args("run", &joined))
+            .args(["--release-command", "migrate up"])
             .output()
             .unwrap();
         let text = format!(

@@ -240,18 +240,19 @@ pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
         AgentRequest::Status { app: None } => Ok(()),
         AgentRequest::Release(r) => {
             deploy_spec(&r.deploy)?;
-            release_command(&r.command)?;
+            command_argv("--release-command", &r.command)?;
             at_most("--release-timeout", r.timeout_ms, MAX_WAIT)
         }
     }
 }
 
-/// The release command: argv whose first word is a program (never run through a shell).
-pub fn release_command(argv: &[String]) -> Result<(), UsageError> {
+/// A command of a request (`--release-command`, `--pre-switch-command`): argv whose first
+/// word is a program, never run through a shell.
+pub fn command_argv(flag: &str, argv: &[String]) -> Result<(), UsageError> {
     let json = serde_json::to_string(argv).unwrap_or_default();
     crate::agent::options::parse_command(&json)
         .map(|_| ())
-        .map_err(|e| UsageError(format!("--release-command {json:?}: {e}")))
+        .map_err(|e| UsageError(format!("{flag} {json:?}: {e}")))
 }
 
 /// Every field of a deploy request, before anything touches Docker.
@@ -285,9 +286,7 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
         registry_credentials_from_ssm(name)?;
     }
     if let Some(argv) = &spec.pre_switch_command {
-        let json = serde_json::to_string(argv).unwrap_or_default();
-        crate::agent::options::parse_command(&json)
-            .map_err(|e| UsageError(format!("--pre-switch-command {json:?}: {e}")))?;
+        command_argv("--pre-switch-command", argv)?;
     }
     spec.container
         .check()

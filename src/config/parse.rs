@@ -302,7 +302,7 @@ impl Parser {
         &self,
         inputs: &super::RunInputs,
     ) -> Result<Option<super::ReleaseConfig>, InputError> {
-        let Some(command) = given(&inputs.release_command) else {
+        let Some(command) = self.command("release-command", &inputs.release_command)? else {
             for (name, value) in [
                 ("release-host", &inputs.release_host),
                 ("release-timeout", &inputs.release_timeout),
@@ -319,24 +319,14 @@ impl Parser {
             }
             return Ok(None);
         };
-        let command = crate::agent::options::parse_command(command)
-            .map_err(|e| self.err("release-command", command, "not a command", &e))?;
         let host = given(&inputs.release_host)
             .map(str::trim)
             .map(str::to_string);
-        if let Some(h) = &host {
-            let ok = h == "local"
-                || (h.starts_with("i-")
-                    && h[2..].chars().all(|c| c.is_ascii_hexdigit())
-                    && h.len() > 2);
-            if !ok {
-                return Err(self.err(
-                    "release-host",
-                    h,
-                    "not a host",
-                    "an instance id of the fleet (i-0abc...) or local",
-                ));
-            }
+        if let Some(h) = host.as_deref().filter(|h| *h != "local") {
+            h.parse::<crate::fleet::targets::InstanceId>()
+                .map_err(|e| {
+                    self.err("release-host", h, "not a host", &format!("{e}, or local"))
+                })?;
         }
         Ok(Some(super::ReleaseConfig {
             command,

@@ -5,6 +5,7 @@
 use super::{Findings, Fleet, Pipeline, Stop};
 use crate::agent::protocol::{AgentRequest, DeploySpec, ReleaseResult, ReleaseSpec};
 use crate::agent::spec::saturating_ms;
+use crate::config::ReleaseConfig;
 use crate::fleet::interrupt::{or_stop, Stoppable};
 use crate::fleet::Transport;
 use crate::report::{ReleaseRecord, Scope, StepStatus};
@@ -45,8 +46,12 @@ impl Pipeline {
                     "the release command on {host} did not report: {e:#}; nothing was switched"
                 );
                 timer.fail(&why);
-                found.release =
-                    Some(self.release_record(&host, why.clone(), ReleaseResult::not_run()));
+                found.release = Some(release_record(
+                    &host,
+                    release,
+                    why.clone(),
+                    ReleaseResult::not_run(),
+                ));
                 return Err(Stop::failure(why));
             }
             Err(stopped) => {
@@ -57,7 +62,7 @@ impl Pipeline {
         self.events.extend(reply.events.iter().cloned());
         self.events.extend_commands(reply.commands.iter().cloned());
         let result = reply.release.clone().unwrap_or_else(ReleaseResult::not_run);
-        let record = self.release_record(&host, reply.message.clone(), result);
+        let record = release_record(&host, release, reply.message.clone(), result);
         let ok = reply.outcome.is_success() && record.succeeded();
         if ok {
             let status = if record.result.skipped {
@@ -74,20 +79,6 @@ impl Pipeline {
             Ok(())
         } else {
             Err(Stop::failure(reply.message))
-        }
-    }
-
-    fn release_record(&self, host: &str, message: String, result: ReleaseResult) -> ReleaseRecord {
-        ReleaseRecord {
-            host: host.to_string(),
-            command: self
-                .config
-                .release
-                .as_ref()
-                .map(|r| r.command.clone())
-                .unwrap_or_default(),
-            message,
-            result,
         }
     }
 
@@ -119,5 +110,19 @@ impl Pipeline {
                     .ok_or_else(|| Stop::usage("no host to run the release command on")),
             },
         }
+    }
+}
+
+fn release_record(
+    host: &str,
+    release: &ReleaseConfig,
+    message: String,
+    result: ReleaseResult,
+) -> ReleaseRecord {
+    ReleaseRecord {
+        host: host.to_string(),
+        command: release.command.clone(),
+        message,
+        result,
     }
 }
