@@ -422,3 +422,43 @@ async fn killed_during_a_rollback() {
         assert_converged(&t, "v1", None, pause).await;
     }
 }
+
+/// Killed while the pre-switch command runs: nothing switched, and the next deploy removes the
+/// smoke test's container, runs it again and goes live.
+#[tokio::test]
+async fn killed_during_the_pre_switch_command() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    let smoke = ["--pre-switch-command", "smoke /health"];
+    let child = t
+        .cli()
+        .env("BLUEGREEN_FAULT_PAUSE_AFTER", "pre-switch")
+        .args(t.deploy_args("v3"))
+        .args(smoke)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    kill_when_paused(child, "pre-switch").await;
+    assert_eq!(t.through_proxy().await.2, "v2", "nothing switched");
+    let out = t
+        .cli()
+        .args(t.deploy_args("v3"))
+        .args(smoke)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_converged(&t, "v3", Some("v2"), "killed during the pre-switch command").await;
+    assert!(
+        !t.containers().iter().any(|c| c.ends_with("-pre-switch")),
+        "{:?}",
+        t.containers()
+    );
+}

@@ -9,6 +9,16 @@ use support::{env, image, TestApp};
 
 /// `bluegreen run` for `app` with `tag`, in `workspace`, plus extra flags.
 fn run(app: &TestApp, workspace: &Path, tag: &str, extra: &[&str]) -> Output {
+    run_command(app, workspace, tag, extra).output().unwrap()
+}
+
+/// The command [`run`] runs, to spawn it instead.
+fn run_command(
+    app: &TestApp,
+    workspace: &Path,
+    tag: &str,
+    extra: &[&str],
+) -> std::process::Command {
     let port = app.port.to_string();
     let image = image(tag);
     let proxy = env("BLUEGREEN_TEST_PROXY_IMAGE");
@@ -53,7 +63,8 @@ fn run(app: &TestApp, workspace: &Path, tag: &str, extra: &[&str]) -> Output {
     {
         cmd.env_remove(k);
     }
-    cmd.current_dir(workspace).args(&args).output().unwrap()
+    cmd.current_dir(workspace).args(&args);
+    cmd
 }
 
 fn text(o: &Output) -> String {
@@ -454,4 +465,65 @@ fn a_postgres_migration_runs_once_and_a_failing_one_switches_nothing() {
     assert_eq!(v2.status.code(), Some(0), "{}", text(&v2));
     assert_eq!(versions(), "v1,v2");
     assert_eq!(rt.block_on(app.through_proxy()).2, "v2");
+}
+
+/// The release command killed (SIGKILL) and cancelled (SIGTERM, a cancelled job) while it
+/// runs: a cancel removes its container at once; after a kill the next run's recovery removes
+/// it, and the release runs to its end. Nothing switched either time.
+#[test]
+fn a_release_killed_or_cancelled_mid_run_leaves_nothing_behind() {
+    use std::io::{BufRead, BufReader};
+    let app = TestApp::new();
+    let ws = tempfile::tempdir().unwrap();
+    let flags = ["--release-command", "release"];
+    let release_containers = || {
+        app.containers()
+            .into_iter()
+            .filter(|c| c.ends_with("-release"))
+            .count()
+    };
+    for signal in ["KILL", "TERM"] {
+        let mut child = run_command(&app, ws.path(), "v1", &flags)
+            .env("BLUEGREEN_FAULT_PAUSE_AFTER", "release")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let paused = BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("paused after release"));
+        assert!(paused, "{signal}: the release never started");
+        assert_eq!(
+            release_containers(),
+            1,
+            "{signal}: the release container runs"
+        );
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+        let colors: Vec<String> = app
+            .containers()
+            .into_iter()
+            .filter(|c| c.ends_with("-blue") || c.ends_with("-green"))
+            .collect();
+        assert!(
+            colors.is_empty(),
+            "{signal}: nothing was deployed: {colors:?}"
+        );
+        if signal == "TERM" {
+            assert_eq!(
+                release_containers(),
+                0,
+                "a cancelled job puts the host back at once"
+            );
+        }
+    }
+    let out = run(&app, ws.path(), "v1", &flags);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(metrics(ws.path())["release"]["exit_code"], 0);
+    assert_eq!(release_containers(), 0);
 }

@@ -256,6 +256,7 @@ impl Run<'_> {
         let check = start::create_oneshot(host, spec, "pre-switch", command, &env)
             .await
             .map_err(Stop::Error)?;
+        pause_point(Step::PreSwitch).await;
         let timeout = Duration::from_millis(spec.health_timeout_ms);
         let ended = start::wait_exit(host, &check, timeout).await;
         let logs = host.log_tail(&check, super::release::TAIL_LINES).await;
