@@ -34,6 +34,22 @@ impl Drop for VolumeGuard {
     }
 }
 
+struct NetworkGuard(String);
+
+/// Removes the network and whatever is still attached to it (the test's containers).
+impl Drop for NetworkGuard {
+    fn drop(&mut self) {
+        let docker = |args: &[&str]| std::process::Command::new("docker").args(args).output();
+        let filter = format!("network={}", self.0);
+        if let Ok(out) = docker(&["ps", "-aq", "--filter", &filter]) {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = docker(&["rm", "-f", id]);
+            }
+        }
+        let _ = docker(&["network", "rm", &self.0]);
+    }
+}
+
 fn deploy(t: &TestApp, tag: &str, options: &[&str]) -> Output {
     t.cli()
         .args(t.deploy_args(tag))
@@ -195,14 +211,27 @@ async fn bad_options_are_refused_before_any_change() {
     assert_eq!(t.through_proxy().await.2, "v1", "v1 still serves");
 }
 
-/// `--pre-switch-command`: a smoke test in a container of the new image, on the app's
+/// `--pre-switch-command`: a smoke test in a container of the new image, on the host's
 /// network, against the idle color (BLUEGREEN_URL) before traffic moves. Passing, the deploy
 /// goes on; failing, the new version never serves and no container of it is left.
+/// The app runs on a bridge that drops traffic between containers (`enable_icc=false`, as on
+/// some hosts): the smoke test reaches the color on its loopback port all the same.
 #[tokio::test]
 async fn a_failing_pre_switch_command_switches_nothing() {
     let t = TestApp::new();
-    assert_eq!(deploy(&t, "v1", &[]).status.code(), Some(0));
-    let good = deploy(&t, "v2", &["--pre-switch-command", "smoke /health"]);
+    let network = format!("{}-noicc", t.app);
+    let created = std::process::Command::new("docker")
+        .args(["network", "create", "-o"])
+        .arg("com.docker.network.bridge.enable_icc=false")
+        .arg(&network)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let _cleanup = NetworkGuard(network.clone());
+    let on_network = ["--network", network.as_str()];
+    assert_eq!(deploy(&t, "v1", &on_network).status.code(), Some(0));
+    let smoke = ["--pre-switch-command", "smoke /health"];
+    let good = deploy(&t, "v2", &[&on_network[..], &smoke[..]].concat());
     assert_eq!(good.status.code(), Some(0), "{}", text(&good));
     let reply: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
     let step = reply["events"]
@@ -212,16 +241,19 @@ async fn a_failing_pre_switch_command_switches_nothing() {
         .find(|e| e["step"] == "pre-switch")
         .unwrap_or_else(|| panic!("no pre-switch step: {reply:#}"));
     assert_eq!(step["status"], "ok");
-    assert!(
-        step["detail"].as_str().unwrap().contains("exited 0"),
-        "{step}"
-    );
+    let detail = step["detail"].as_str().unwrap();
+    assert!(detail.contains("exited 0"), "{step}");
+    assert!(detail.contains("against http://127.0.0.1:"), "{step}");
     assert_eq!(t.through_proxy().await.2, "v2");
 
     let bad = deploy(
         &t,
         "v3",
-        &["--pre-switch-command", r#"["smoke", "/env/NOT_SET"]"#],
+        &[
+            &on_network[..],
+            &["--pre-switch-command", r#"["smoke", "/env/NOT_SET"]"#],
+        ]
+        .concat(),
     );
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     let all = text(&bad);

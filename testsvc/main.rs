@@ -30,7 +30,7 @@
 //! line, exit 0 on 200 and 1 otherwise.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 struct Config {
@@ -83,7 +83,14 @@ fn smoke(path: &str) -> ! {
         eprintln!("smoke: BLUEGREEN_URL {url:?} is not http://HOST:PORT");
         std::process::exit(2);
     };
-    let status = TcpStream::connect(address).and_then(|mut s| {
+    let connected = address
+        .to_socket_addrs()
+        .and_then(|mut all| {
+            all.next()
+                .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))
+        })
+        .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_secs(5)));
+    let status = connected.and_then(|mut s| {
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         write!(s, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
         let mut line = String::new();

@@ -94,7 +94,15 @@ async fn run(host: &Host, spec: &ReleaseSpec) -> anyhow::Result<(Outcome, String
     };
     let t = host.events.start(&host.scope, Step::Release.event());
     let started = Instant::now();
-    let name = start::create_oneshot(host, deploy, "release", &spec.command, &env).await?;
+    let name = start::create_oneshot(
+        host,
+        deploy,
+        "release",
+        &spec.command,
+        &env,
+        start::Reach::AppNetwork,
+    )
+    .await?;
     super::pause_point(Step::Release).await;
     let ended = start::wait_exit(host, &name, Duration::from_millis(spec.timeout_ms)).await;
     let result = ReleaseResult {

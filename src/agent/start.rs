@@ -87,6 +87,17 @@ pub async fn create_color(
     Ok(name)
 }
 
+/// Where a one-shot container runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The app's network (`--network`, else Docker's default): the release command reaches
+    /// what the app reaches, a database container among them.
+    AppNetwork,
+    /// The host's network: the pre-switch command reaches the idle color on its loopback
+    /// port, the way the proxy does, whatever the bridge allows between containers.
+    HostLoopback,
+}
+
 /// Creates and starts `<app>-<role>` (`release`, `pre-switch`): one command in the new image,
 /// with the app's environment and container options, no port and no restarts. Its role is
 /// not a color's, so a leftover is a stray the next command's recovery removes. Returns its
@@ -97,6 +108,7 @@ pub async fn create_oneshot(
     role: &str,
     command: &[String],
     env: &[super::protocol::EnvVar],
+    reach: Reach,
 ) -> anyhow::Result<String> {
     let name = format!("{}-{role}", spec.app);
     remove(host, &name).await?;
@@ -111,7 +123,13 @@ pub async fn create_oneshot(
         user: spec.container.user.clone(),
         env: Some(docker_env(env)),
         labels: Some(with_app_labels(labels, &spec.container)),
-        host_config: Some(container_host_config(&spec.container)),
+        host_config: Some(match reach {
+            Reach::AppNetwork => container_host_config(&spec.container),
+            Reach::HostLoopback => HostConfig {
+                network_mode: Some("host".into()),
+                ..container_host_config(&spec.container)
+            },
+        }),
         ..Default::default()
     };
     host.create_named(&name, body)
@@ -145,28 +163,6 @@ pub async fn wait_exit(
             timeout.as_secs()
         )),
     }
-}
-
-/// The loopback-free address another container on the app's network reaches `name` at:
-/// `http://<its address>:<container port>`.
-pub async fn network_url(host: &Host, name: &str, container_port: u16) -> anyhow::Result<String> {
-    let c = host
-        .docker
-        .inspect_container(
-            name,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .with_context(|| format!("cannot inspect {name}"))?;
-    let ip = c
-        .network_settings
-        .and_then(|n| n.networks)
-        .and_then(|nets| {
-            nets.into_values()
-                .find_map(|n| n.ip_address.filter(|ip| !ip.is_empty()))
-        })
-        .with_context(|| format!("{name} has no address on its network"))?;
-    Ok(format!("http://{ip}:{container_port}"))
 }
 
 /// `NAME=VALUE` per variable, as Docker takes a container's environment.

@@ -130,7 +130,7 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub container: ContainerArgs,
     /// Smoke test run in a container of the new image against the idle color before traffic
-    /// moves, with BLUEGREEN_URL set to the color's address: a JSON array of argv or shell
+    /// moves, with BLUEGREEN_URL set to the color's loopback address: a JSON array of argv or shell
     /// words (never a shell). A non-zero exit stops the deploy with nothing switched.
     #[arg(long)]
     pub pre_switch_command: Option<String>,

@@ -188,7 +188,8 @@ impl Run<'_> {
         pause_point(Step::Start).await;
         let body = self.gate(color, &name).await?;
         pause_point(Step::Ready).await;
-        self.pre_switch(&name, env).await?;
+        let port = state::color_port(self.spec.public_port, color);
+        self.pre_switch(port, env).await?;
         let old = self.pair.live().cloned();
         let marker = self.switch(color, &body, old.as_ref()).await?;
         pause_point(Step::Switch).await;
@@ -237,23 +238,23 @@ impl Run<'_> {
         }
     }
 
-    /// The pre-switch command, when given: a container of the new image on the app's network,
-    /// with `BLUEGREEN_URL` naming the idle color, bounded by the health timeout. A non-zero
-    /// exit stops this host's deploy with nothing switched.
-    async fn pre_switch(&self, name: &str, mut env: Vec<EnvVar>) -> Result<(), Stop> {
+    /// The pre-switch command, when given: a container of the new image on the host's
+    /// network, with `BLUEGREEN_URL` naming the idle color's loopback address (the proxy's own
+    /// way to it), bounded by the health timeout. A non-zero exit stops this host's deploy
+    /// with nothing switched.
+    async fn pre_switch(&self, port: u16, mut env: Vec<EnvVar>) -> Result<(), Stop> {
         let Some(command) = &self.spec.pre_switch_command else {
             return Ok(());
         };
         let (host, spec) = (self.host, self.spec);
         let t = self.timer(Step::PreSwitch);
-        let url = start::network_url(host, name, spec.container_port)
-            .await
-            .map_err(Stop::Error)?;
+        let url = format!("http://127.0.0.1:{port}");
         env.push(EnvVar {
             name: "BLUEGREEN_URL".into(),
             value: url.clone(),
         });
-        let check = start::create_oneshot(host, spec, "pre-switch", command, &env)
+        let reach = start::Reach::HostLoopback;
+        let check = start::create_oneshot(host, spec, "pre-switch", command, &env, reach)
             .await
             .map_err(Stop::Error)?;
         pause_point(Step::PreSwitch).await;
