@@ -198,6 +198,7 @@ fn main() {
         verify_window_ms,
         keep_warm_ms: 300_000,
         drain_ms: 5_000,
+        stop_timeout_ms: 10_000,
         env: vec![EnvVar {
             name: "READY_AFTER".into(),
             value: ready_after.to_string(),

@@ -24,10 +24,19 @@ async fn a_deploy_replies_with_the_commands_it_ran_in_order() {
     let create = at(&format!("docker create {green} "));
     let start = at(&format!("docker start {green}"));
     let check = at(&format!("docker exec {}-proxy haproxy -c", t.app));
-    let switch = at("haproxy> set server app/green state ready; set server app/blue state drain");
+    let switch = at("haproxy> set server app/green addr 127.0.0.1 port ");
+    assert!(
+        lines[switch]
+            .ends_with("set server app/green state ready; set server app/blue state drain"),
+        "{lines:#?}"
+    );
     assert!(
         create < start && start < switch && check < switch,
         "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("docker kill")),
+        "nothing is killed to free a port: {lines:#?}"
     );
     assert!(
         r.commands
@@ -41,6 +50,31 @@ async fn a_deploy_replies_with_the_commands_it_ran_in_order() {
         "reads are not commands: {lines:#?}"
     );
     assert!(r.commands.windows(2).all(|w| w[0].ts <= w[1].ts));
+
+    // The third deploy takes blue, whose v1 is set aside still running, and retires it only
+    // after the switch: renamed, then stopped without being waited for.
+    let r = t.deploy(t.spec("v3")).await;
+    assert_eq!(r.outcome, Outcome::Deployed, "{}", r.message);
+    let lines: Vec<&str> = r.commands.iter().map(|c| c.command.as_str()).collect();
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix:?} in {lines:#?}"))
+    };
+    let blue = format!("{}-blue", t.app);
+    let aside = at(&format!("docker rename {blue} {blue}-prior"));
+    let start = at(&format!("docker start {blue}"));
+    let switch = at("haproxy> set server app/blue addr 127.0.0.1 port ");
+    let retire = at(&format!(
+        "docker rename {blue}-prior {}-retired-blue-",
+        t.app
+    ));
+    let stop = at(&format!("docker stop {}-retired-blue-", t.app));
+    assert!(
+        aside < start && start < switch && switch < retire && retire < stop,
+        "{lines:#?}"
+    );
 }
 
 #[tokio::test]

@@ -691,6 +691,17 @@ async fn a_deploy_right_after_a_rollback_drops_no_request() {
     assert_eq!(back.outcome, Outcome::RolledBack, "{}", back.message);
     let next = t.deploy(slow("v3")).await;
     assert_eq!(next.outcome, Outcome::Deployed, "{}", next.message);
+    // Whatever comes next stops the containers that were retired: the color the rollback
+    // left must have finished its requests by then.
+    let recovered = t
+        .run(bluegreen::agent::protocol::AgentRequest::Recover { app: t.app.clone() })
+        .await;
+    assert_eq!(
+        recovered.outcome,
+        Outcome::Recovered,
+        "{}",
+        recovered.message
+    );
     let start = next.events.iter().find(|e| e.step == "start").unwrap();
     let (requests, failed) = load.await.unwrap();
     assert!(requests > 50, "load ran: {requests}");

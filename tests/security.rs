@@ -183,6 +183,7 @@ async fn a_proxy_line_that_opens_a_section_is_refused_before_any_change() {
             verify_window_ms: 0,
             keep_warm_ms: 0,
             drain_ms: 0,
+            stop_timeout_ms: 10_000,
             env: vec![],
             env_from_ssm: None,
             proxy_image: "haproxy:3.2".into(),

@@ -15,6 +15,15 @@
 //!   proxy's does (Node's default is 5 s).
 //! - `ALLOWED_HOSTS` (comma-separated): a request whose `Host` header is not one of these
 //!   answers 400, as Django's `ALLOWED_HOSTS` or Rails' host authorization do.
+//! - `LATENCY_MS` (default 0): every answer but `/health`'s waits this long (an app that takes
+//!   about 100 ms a request).
+//! - `IGNORE_SIGTERM=1`: the process ignores SIGTERM, as a PID 1 without a handler does (many
+//!   real services), so `docker stop` waits its whole stop timeout; otherwise SIGTERM ends it
+//!   at once, whatever it is serving.
+//!
+//! `/events` is a server-sent event stream (chunked, `text/event-stream`): `data: VERSION N`
+//! every 100 ms until the connection closes, as a long-lived connection a switch must not cut
+//! before its drain deadline.
 //!
 //! `/env/NAME` answers the value of the variable NAME, so tests can see what the engine passed
 //! to the container (this is a test service: never expose an app's environment like this).
@@ -35,6 +44,7 @@ use std::time::{Duration, Instant};
 
 struct Config {
     version: String,
+    latency: Duration,
     ready_after: Duration,
     fail_health: bool,
     slow: Duration,
@@ -130,7 +140,11 @@ fn main() {
             .unwrap_or_default(),
         slow: Duration::from_millis(env_u64("SLOW_MS")),
         close_after_response: std::env::var("CLOSE_AFTER_RESPONSE").as_deref() == Ok("1"),
+        latency: Duration::from_millis(env_u64("LATENCY_MS")),
     };
+    if std::env::var("IGNORE_SIGTERM").as_deref() != Ok("1") {
+        exit_on_sigterm();
+    }
     if std::env::var("EXIT_AT_START").as_deref() == Ok("1") {
         // PRINT_AT_EXIT=NAME prints NAME=value first, as an app dumping its config would.
         if let Ok(name) = std::env::var("PRINT_AT_EXIT") {
@@ -158,6 +172,46 @@ fn main() {
     let config: &'static Config = Box::leak(Box::new(config));
     for stream in listener.incoming().flatten() {
         std::thread::spawn(move || serve(stream, config, started));
+    }
+}
+
+extern "C" {
+    fn signal(signum: i32, handler: usize) -> usize;
+    fn _exit(code: i32) -> !;
+}
+
+const SIGTERM: i32 = 15;
+
+extern "C" fn on_sigterm(_: i32) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { _exit(0) }
+}
+
+/// SIGTERM ends the process at once, connections and all (as PID 1 of a container it would be
+/// ignored without a handler).
+fn exit_on_sigterm() {
+    // SAFETY: installs a handler that only calls an async-signal-safe function.
+    unsafe {
+        signal(SIGTERM, on_sigterm as *const () as usize);
+    }
+}
+
+/// Streams `data: VERSION N` events, one every 100 ms, as HTTP chunks until a write fails.
+fn stream_events(writer: &mut TcpStream, config: &Config) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Version: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        config.version
+    );
+    if writer.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    for n in 0u64.. {
+        let event = format!("data: {} {n}\n\n", config.version);
+        let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+        if writer.write_all(chunk.as_bytes()).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -206,6 +260,12 @@ fn serve(stream: TcpStream, config: &Config, started: Instant) {
             }
         }
         let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+        if path == "/events" {
+            return stream_events(&mut writer, config);
+        }
+        if path != "/health" {
+            std::thread::sleep(config.latency);
+        }
         let allowed = config.allowed_hosts.is_empty()
             || config.allowed_hosts.iter().any(|h| *h == host_header);
         let (status, body) = if allowed {

@@ -256,7 +256,7 @@ pub async fn recover_now(app: &str, events: &EventLog) -> anyhow::Result<Vec<Str
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let pair = state::read(&host, app).await?;
-        let round = recover::recover(&host, &pair, None).await?;
+        let round = recover::recover(&host, &pair, None, recover::Tidy::Quick).await?;
         if round.is_empty() {
             break;
         }

@@ -69,6 +69,10 @@ pub struct DeploySpec {
     pub verify_window_ms: u64,
     pub keep_warm_ms: u64,
     pub drain_ms: u64,
+    /// How long Docker waits after the image's stop signal before SIGKILL when it stops one
+    /// of the app's containers (`--stop-timeout`).
+    #[serde(default = "default_stop_timeout_ms")]
+    pub stop_timeout_ms: u64,
     #[serde(default)]
     pub env: Vec<EnvVar>,
     /// SSM Parameter Store path whose parameters become env vars, read on the host.
@@ -167,6 +171,13 @@ impl DeploySpec {
             host: self.health_host.as_deref(),
         }
     }
+}
+
+/// `--stop-timeout` when a request does not say ([`super::spec::DEFAULT_STOP_TIMEOUT`]).
+pub const DEFAULT_STOP_TIMEOUT_MS: u64 = 10_000;
+
+fn default_stop_timeout_ms() -> u64 {
+    DEFAULT_STOP_TIMEOUT_MS
 }
 
 /// What the fleet asks a host agent to do.

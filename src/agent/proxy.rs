@@ -143,15 +143,50 @@ pub struct Layout {
     pub extra_lines: Vec<String>,
 }
 
+/// The loopback port of each color's container, as its labels say: each container gets a
+/// free port of its own when it is created, so a new one never waits for the one it replaces.
+/// `None` for a color without a container: its server line keeps port 0 and stays disabled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ports {
+    pub blue: Option<u16>,
+    pub green: Option<u16>,
+}
+
+impl Ports {
+    /// The ports of the pair's two colors.
+    pub fn of(pair: &state::Pair) -> Ports {
+        Ports {
+            blue: pair.blue.as_ref().map(|s| s.port),
+            green: pair.green.as_ref().map(|s| s.port),
+        }
+    }
+
+    pub fn get(&self, color: Color) -> Option<u16> {
+        match color {
+            Color::Blue => self.blue,
+            Color::Green => self.green,
+        }
+    }
+
+    /// The same, with `color` on `port`.
+    pub fn with(mut self, color: Color, port: u16) -> Ports {
+        match color {
+            Color::Blue => self.blue = Some(port),
+            Color::Green => self.green = Some(port),
+        }
+        self
+    }
+}
+
+/// A color's server line: its container's address, `disabled` unless it is live.
+pub fn server_line(color: Color, port: Option<u16>, live: Color) -> String {
+    let disabled = if color == live { "" } else { " disabled" };
+    format!("  server {color} 127.0.0.1:{}{disabled}", port.unwrap_or(0))
+}
+
 /// The config body (everything after the state comment) with `live` enabled.
-pub fn render_body(layout: &Layout, live: Color) -> String {
-    let server = |color: Color| {
-        let disabled = if color == live { "" } else { " disabled" };
-        format!(
-            "  server {color} 127.0.0.1:{}{disabled}\n",
-            state::color_port(layout.public_port, color)
-        )
-    };
+pub fn render_body(layout: &Layout, live: Color, ports: Ports) -> String {
+    let server = |color: Color| format!("{}\n", server_line(color, ports.get(color), live));
     let extra: String = layout
         .extra_lines
         .iter()
@@ -432,18 +467,82 @@ pub async fn request_log_is_on(host: &Host, app: &str) -> bool {
     })
 }
 
-/// Routes new requests to `live` and lets the other color drain: one runtime API line, so
-/// both changes land together. No process restarts; keep-alive connections stay open.
-pub async fn route_to(host: &Host, app: &str, live: Color) -> anyhow::Result<()> {
+/// Routes new requests to `live`, the container on loopback `port`, and lets the other color
+/// drain (or, with [`Other::Maint`], takes it out): one runtime API line, so the changes land
+/// together. No process restarts; keep-alive connections stay open.
+pub async fn route_to(
+    host: &Host,
+    app: &str,
+    live: Color,
+    port: u16,
+    other: Other,
+) -> anyhow::Result<()> {
     let old = live.other();
     let answer = runtime(
         host,
         app,
-        &format!("set server {BACKEND}/{live} state ready; set server {BACKEND}/{old} state drain"),
+        &format!(
+            "set server {BACKEND}/{live} addr 127.0.0.1 port {port}; \
+             set server {BACKEND}/{live} state ready; \
+             set server {BACKEND}/{old} state {}",
+            other.as_str()
+        ),
+    )
+    .await?;
+    // `set server ... addr` answers what it changed, or that nothing changed.
+    let refused: Vec<&str> = answer
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_address_note(l))
+        .collect();
+    if !refused.is_empty() {
+        bail!(
+            "the proxy refused the switch to {live}: {}",
+            refused.join(" | ")
+        );
+    }
+    Ok(())
+}
+
+/// HAProxy's answer to a `set server addr` that took effect (or had nothing to change).
+fn is_address_note(line: &str) -> bool {
+    line.starts_with("IP changed from")
+        || line.starts_with("no need to change")
+        || line.starts_with("port changed from")
+        || line.starts_with("IP changed")
+}
+
+/// What becomes of the color that is not live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Other {
+    /// No new requests; those in flight finish (a switch).
+    Drain,
+    /// Out of the backend (recovery, once the config is what serves).
+    Maint,
+}
+
+impl Other {
+    fn as_str(self) -> &'static str {
+        match self {
+            Other::Drain => "drain",
+            Other::Maint => "maint",
+        }
+    }
+}
+
+/// Closes every session the proxy still has on a color's server: what its drain deadline cut.
+pub async fn shutdown_sessions(host: &Host, app: &str, color: Color) -> anyhow::Result<()> {
+    let answer = runtime(
+        host,
+        app,
+        &format!("shutdown sessions server {BACKEND}/{color}"),
     )
     .await?;
     if !answer.trim().is_empty() {
-        bail!("the proxy refused the switch to {live}: {}", answer.trim());
+        bail!(
+            "the proxy refused to close the sessions of {color}: {}",
+            answer.trim()
+        );
     }
     Ok(())
 }
@@ -576,9 +675,10 @@ mod tests {
             public_port: 18100,
             extra_lines: vec!["timeout server 5s".into()],
         };
-        let body = render_body(&layout, Color::Green);
-        assert!(body.contains("  server green 127.0.0.1:18102\n"));
-        assert!(body.contains("  server blue 127.0.0.1:18101 disabled\n"));
+        let ports = Ports::default().with(Color::Green, 40102);
+        let body = render_body(&layout, Color::Green, ports);
+        assert!(body.contains("  server green 127.0.0.1:40102\n"));
+        assert!(body.contains("  server blue 127.0.0.1:0 disabled\n"));
         assert!(body.contains("bind 127.0.0.1:18100"));
         assert!(body.contains("  timeout server 5s\n"));
         assert!(
@@ -596,7 +696,7 @@ mod tests {
         };
         let (uid, gid) = proxy_user();
         assert_ne!(uid, 0);
-        let body = render_body(&layout, Color::Blue);
+        let body = render_body(&layout, Color::Blue, Ports::default());
         assert!(
             body.contains(&format!("global\n  uid {uid}\n  gid {gid}\n")),
             "{body}"

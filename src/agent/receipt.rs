@@ -102,6 +102,7 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
         during_times,
         before,
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+        held: None,
     }
 }
 

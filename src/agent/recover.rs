@@ -2,16 +2,28 @@
 //! previous agent was killed at. The proxy config's state comment is the truth: a switch it
 //! records as unverified is reverted to the verified state it names as `previous` (the same
 //! [`revert`] a deploy's own switch back uses); containers it does not vouch for are leftovers
-//! of an interrupted deploy and go; the proxy's runtime state is set to what the config says;
-//! a warm prior past its keep-warm deadline is stopped (it stays as the rollback target). Runs
+//! of an interrupted deploy and are retired (renamed out of the way at once, stopped by Docker
+//! once the proxy counts no request on their color or its drain deadline passed); the proxy's
+//! runtime state is set to what the config says; a warm prior past its keep-warm deadline is
+//! stopped (it stays as the rollback target). Nothing here waits for a container to stop. Runs
 //! under the app lock.
 
 use super::health::{self, Gate};
-use super::state::{self, Marker, Pair};
-use super::step::{Step, STOP_GRACE_SECS};
-use super::{pause_point, proxy, start, switch, Host};
+use super::proxy::{Other, Ports};
+use super::state::{self, Marker, Pair, Slot};
+use super::step::Step;
+use super::{drain, pause_point, proxy, start, switch, Host};
 use crate::report::StepStatus;
-use bollard::query_parameters::StopContainerOptions;
+
+/// How much tidying a command's recovery does besides making the state consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tidy {
+    /// Also removes the retired containers that have stopped (deploy, recover).
+    Full,
+    /// Only what the command needs: a rollback's time is the users' (it leaves retired
+    /// containers to the next deploy).
+    Quick,
+}
 
 /// Reads the app's state, recovers it, and reads it again only if recovery changed something.
 /// Timed as the `state` event. Returns what recovery changed, one phrase each.
@@ -19,10 +31,11 @@ pub async fn read_recovered(
     host: &Host,
     app: &str,
     proxy_image: Option<&str>,
+    tidy: Tidy,
 ) -> anyhow::Result<(Pair, Vec<String>)> {
     let t = host.events.start(&host.scope, Step::State.event());
     let pair = state::read(host, app).await?;
-    let fixed = recover(host, &pair, proxy_image).await?;
+    let fixed = recover(host, &pair, proxy_image, tidy).await?;
     let pair = if fixed.is_empty() {
         pair
     } else {
@@ -103,12 +116,28 @@ pub async fn revert(host: &Host, pair: &Pair) -> anyhow::Result<String> {
             }
         }
     }
-    let body = switch::flip(&switch::current_body(host, app)?, back.live);
-    switch::commit_and_route(host, app, &back, &body, Step::SwitchBackConfig).await?;
-    pause_point(Step::SwitchBack).await;
+    // The color switched back from drains from now, whatever its own deadline was.
     let left = pair.slot(marker.live);
+    let mut back = back;
+    back.drain_until = Some(drain::deadline(
+        left.map_or(drain::DEFAULT_DRAIN, |s| s.drain),
+    ));
+    let body = switch::point(
+        &switch::current_body(host, app)?,
+        back.live,
+        Ports::of(pair),
+    );
+    switch::commit_and_route(
+        host,
+        app,
+        (&back, target.port),
+        &body,
+        Step::SwitchBackConfig,
+    )
+    .await?;
+    pause_point(Step::SwitchBack).await;
     if let Some(left) = left.filter(|s| s.deploy_id.is_none() || s.deploy_id != back.prior_deploy) {
-        start::remove(host, &left.name).await?;
+        retire(host, pair, left, back.drain_until).await?;
         let free = true;
         put_back_aside(host, pair, &back, free).await?;
     }
@@ -120,8 +149,29 @@ pub async fn revert(host: &Host, pair: &Pair) -> anyhow::Result<String> {
     Ok(msg)
 }
 
+/// Retires a container recovery does not keep: renamed out of the way at once, stopped by
+/// Docker only once its color is drained (the proxy counts no request on it, or `until`
+/// passed); until then it finishes what it has, and a later deploy or recover stops it.
+async fn retire(
+    host: &Host,
+    pair: &Pair,
+    slot: &Slot,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<String> {
+    let busy = slot.running && drain::in_progress(host, &pair.app, slot.color, until).await;
+    let retired = start::retire(host, &pair.app, &slot.name, slot.color, !busy).await?;
+    Ok(if busy {
+        format!(
+            "retired {} ({}) as {retired}: it stops once its last requests finished",
+            slot.name, slot.image
+        )
+    } else {
+        format!("retired {} ({}) as {retired}", slot.name, slot.image)
+    })
+}
+
 /// Puts the prior set aside on the idle color back in its place when `marker` names it as the
-/// rollback target; removes it otherwise.
+/// rollback target; retires it otherwise.
 async fn put_back_aside(
     host: &Host,
     pair: &Pair,
@@ -140,8 +190,13 @@ async fn put_back_aside(
             start::restore(host, &pair.app, aside.color, warm).await?;
             fixed.push(format!("put back {} as the rollback target", aside.name));
         } else {
-            start::remove(host, &aside.name).await?;
-            fixed.push(format!("removed leftover container {}", aside.name));
+            // A prior set aside may be the color a rollback left, still answering.
+            let busy = drain::in_progress(host, &pair.app, aside.color, marker.drain_until).await;
+            let retired = start::retire(host, &pair.app, &aside.name, aside.color, !busy).await?;
+            fixed.push(format!(
+                "retired leftover container {} as {retired}",
+                aside.name
+            ));
         }
     }
     Ok(fixed)
@@ -152,6 +207,7 @@ pub async fn recover(
     host: &Host,
     pair: &Pair,
     proxy_image: Option<&str>,
+    tidy: Tidy,
 ) -> anyhow::Result<Vec<String>> {
     let mut fixed = Vec::new();
     let app = &pair.app;
@@ -164,6 +220,10 @@ pub async fn recover(
     for stray in &pair.strays {
         start::remove(host, stray).await?;
         fixed.push(format!("removed leftover container {stray}"));
+    }
+    if tidy == Tidy::Full {
+        let live = pair.marker.as_ref().map(|m| (m.live, m.drain_until));
+        fixed.extend(start::tidy_retired(host, &pair.app, &pair.retired, live).await?);
     }
     let Some(marker) = &pair.marker else {
         // No config: a first deployment never finished; nothing of it ever served.
@@ -194,17 +254,10 @@ pub async fn recover(
             .map(|p| p.image.clone())
             .or(saved.as_ref().map(|s| s.image.clone()))
             .or(proxy_image.map(str::to_string));
-        let public_port = saved
-            .as_ref()
-            .map(|s| s.public_port)
-            .or(pair.live().map(|live| {
-                live.port
-                    - if live.color == super::Color::Blue {
-                        1
-                    } else {
-                        2
-                    }
-            }));
+        let public_port = saved.as_ref().map(|s| s.public_port).or_else(|| {
+            let live: Option<state::SavedColor> = state::load(host, app, marker.live.as_str());
+            live.map(|c| c.spec.public_port)
+        });
         if let (Some(image), Some(public_port)) = (image, public_port) {
             let layout = proxy::Layout {
                 public_address: pair
@@ -258,35 +311,16 @@ pub async fn recover(
         }
         None => pair,
     };
-    // Traffic follows the config before any container goes.
-    if proxy_up {
-        let (live, other) = (marker.live, marker.live.other());
-        let answer = proxy::runtime(
-            host,
-            app,
-            &format!(
-                "set server {b}/{live} state ready; set server {b}/{other} state maint",
-                b = proxy::BACKEND
-            ),
-        )
-        .await?;
-        if !answer.trim().is_empty() {
-            anyhow::bail!("the proxy refused to route to {live}: {}", answer.trim());
-        }
+    // Traffic follows the config before any container goes; the config follows the live
+    // container's port (a container created again has a new one).
+    if let (true, Some(live)) = (proxy_up, pair.live()) {
+        fixed.extend(follow_the_config(host, pair, marker, live).await?);
     }
     let unproven = pair.unproven_idle();
     if let Some(idle) = unproven {
         // A rollback returns at its switch: the color it left may still answer its last
-        // requests. They finish before its container goes.
-        if proxy_up && idle.running {
-            let within = super::drain::RECOVERY_DRAIN;
-            fixed.extend(super::drain::before_stopping(host, app, idle.color, within).await);
-        }
-        start::remove(host, &idle.name).await?;
-        fixed.push(format!(
-            "removed {} ({}) left by an interrupted deploy",
-            idle.name, idle.image
-        ));
+        // requests; it stops only once they finished (or its deadline passed).
+        fixed.push(retire(host, pair, idle, marker.drain_until).await?);
     }
     // A prior set aside by an interrupted deploy goes back if it is still the rollback target
     // and its place is free; otherwise it is a leftover.
@@ -326,7 +360,7 @@ async fn live_again(host: &Host, pair: &Pair, marker: &Marker) -> anyhow::Result
                     "the live container {name} is gone and the state has no spec to create it again: deploy again"
                 )));
             };
-            start::create_color(
+            let (_, port) = start::launch(
                 host,
                 &saved.spec,
                 marker.live,
@@ -334,8 +368,6 @@ async fn live_again(host: &Host, pair: &Pair, marker: &Marker) -> anyhow::Result
                 &saved.spec_hash,
             )
             .await?;
-            let port = state::color_port(saved.spec.public_port, marker.live);
-            start::run_color(host, &name, port).await?;
             (
                 port,
                 (
@@ -382,19 +414,34 @@ pub async fn reap_warm(host: &Host, pair: &Pair) -> anyhow::Result<Vec<String>> 
     if !(target.running && expired) {
         return Ok(vec![]);
     }
-    host.docker
-        .stop_container(
-            &target.name,
-            Some(StopContainerOptions {
-                t: Some(STOP_GRACE_SECS),
-                ..Default::default()
-            }),
-        )
-        .await?;
+    start::stop_in_background(host, &target.name).await;
     Ok(vec![format!(
-        "stopped warm prior {} (keep-warm ended); it stays the rollback target",
+        "stopping warm prior {} (keep-warm ended); it stays the rollback target",
         target.name
     )])
+}
+
+/// Makes the proxy serve what the config says: the live color's server at its container's
+/// port (written to the config first when it changed), ready; the other in maintenance.
+async fn follow_the_config(
+    host: &Host,
+    pair: &Pair,
+    marker: &Marker,
+    live: &Slot,
+) -> anyhow::Result<Vec<String>> {
+    let app = &pair.app;
+    let current = switch::current_body(host, app)?;
+    let body = switch::point(&current, marker.live, Ports::of(pair));
+    let mut fixed = Vec::new();
+    if body != current {
+        proxy::commit(host, app, marker, &body)?;
+        fixed.push(format!(
+            "pointed the proxy's {} server at {} on 127.0.0.1:{}",
+            live.color, live.name, live.port
+        ));
+    }
+    proxy::route_to(host, app, marker.live, live.port, Other::Maint).await?;
+    Ok(fixed)
 }
 
 fn note(host: &Host, fixed: Vec<String>) -> Vec<String> {
@@ -441,7 +488,7 @@ pub async fn recover_request(host: &Host, app: &str) -> anyhow::Result<super::Ag
     };
     let before_pair = state::read(host, app).await?;
     let before = before_pair.to_app_state_unprobed().await;
-    let fixed = recover(host, &before_pair, None).await?;
+    let fixed = recover(host, &before_pair, None, Tidy::Full).await?;
     let after = state::read(host, app).await?;
     let live = after
         .live()

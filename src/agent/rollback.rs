@@ -11,10 +11,12 @@
 use super::health::Gate;
 use super::lock::AppLock;
 use super::protocol::{AgentReply, Health, HistoryEntry, Outcome};
+use super::proxy::Ports;
 use super::state::{Marker, Pair, Rejected, Slot, REJECTED_KEPT};
 use super::step::{Step, PROBE_TIMEOUT, VERIFY_WITHIN};
 use super::{
-    deploy, health, history, http, pause_point, proxy, recover, reply, start, switch, verify, Host,
+    deploy, drain, health, history, http, pause_point, proxy, recover, reply, start, switch,
+    verify, Host,
 };
 use crate::report::StepTimer;
 use chrono::Utc;
@@ -76,7 +78,7 @@ pub async fn rollback(
             return Ok(finish(End::new(Outcome::Locked, msg), total));
         }
     };
-    let (pair, fixed) = recover::read_recovered(host, app, None).await?;
+    let (pair, fixed) = recover::read_recovered(host, app, None, recover::Tidy::Quick).await?;
     pause_point(Step::State).await;
     let before = pair.to_app_state_unprobed().await;
     let end = steps(host, &pair, expect_live).await?;
@@ -181,9 +183,17 @@ async fn steps(host: &Host, pair: &Pair, expect_live: Option<&str>) -> anyhow::R
         previous: Some(Box::new(marker.confirmed())),
         pending: Some(format!("rollback to {}", target.image)),
         rejected,
+        // The version left finishes its requests while the command returns; whatever comes
+        // next waits for them, until this deadline.
+        drain_until: Some(drain::deadline(live.drain)),
     };
-    let body = switch::flip(&switch::current_body(host, app)?, target.color);
-    switch::commit_and_route(host, app, &switched, &body, Step::SwitchConfig).await?;
+    let body = switch::point(
+        &switch::current_body(host, app)?,
+        target.color,
+        Ports::of(pair),
+    );
+    let to = (&switched, target.port);
+    switch::commit_and_route(host, app, to, &body, Step::SwitchConfig).await?;
     t.ok(format!(
         "proxy routes new requests to {}; {} drains (unverified)",
         target.color, live.color

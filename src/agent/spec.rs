@@ -18,6 +18,8 @@ pub const DEFAULT_VERIFY_WINDOW: &str = "10s";
 pub const DEFAULT_KEEP_WARM: &str = "5m";
 /// How long in-flight requests to the old version may take to finish.
 pub const DEFAULT_DRAIN: &str = "10s";
+/// How long Docker waits after a container's stop signal before SIGKILL.
+pub const DEFAULT_STOP_TIMEOUT: &str = "10s";
 
 /// A line of an env list that is not `NAME=VALUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,7 @@ pub struct DeployConfig {
     pub verify_window: Duration,
     pub keep_warm: Duration,
     pub drain: Duration,
+    pub stop_timeout: Duration,
     pub env: Vec<EnvVar>,
     pub env_from_ssm: Option<String>,
     pub proxy_image: String,
@@ -105,6 +108,7 @@ impl DeployConfig {
             verify_window_ms: ms(self.verify_window),
             keep_warm_ms: ms(self.keep_warm),
             drain_ms: ms(self.drain),
+            stop_timeout_ms: ms(self.stop_timeout),
             env: self.env.clone(),
             env_from_ssm: self.env_from_ssm.clone(),
             proxy_image: self.proxy_image.clone(),

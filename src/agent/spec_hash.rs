@@ -56,6 +56,9 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
     if let Some(argv) = &spec.pre_switch_command {
         canonical["pre_switch_command"] = serde_json::json!(argv);
     }
+    if spec.stop_timeout_ms != super::protocol::DEFAULT_STOP_TIMEOUT_MS {
+        canonical["stop_timeout_ms"] = serde_json::json!(spec.stop_timeout_ms);
+    }
     if !spec.container.is_default() {
         canonical["container"] = serde_json::to_value(&spec.container).unwrap_or_default();
     }

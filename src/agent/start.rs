@@ -1,5 +1,7 @@
-//! Starts the new version in the idle color: `<app>-<color>`, published on its loopback port
-//! only, labelled with everything the state and a later rollback need.
+//! Starts the new version in the idle color: `<app>-<color>`, published on a loopback port of
+//! its own only (chosen free when it is created, kept in its labels), labelled with everything
+//! the state and a later rollback need; and retires the containers a command replaces
+//! without waiting for them to stop.
 
 use super::options::{ContainerOptions, Restart};
 use super::protocol::{Color, DeploySpec};
@@ -10,24 +12,57 @@ use bollard::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy,
     RestartPolicyNameEnum,
 };
-use bollard::query_parameters::{
-    KillContainerOptions, RemoveContainerOptions, RenameContainerOptions,
-};
+use bollard::query_parameters::{RemoveContainerOptions, RenameContainerOptions};
 use std::collections::HashMap;
 
-/// Replaces whatever holds the idle color with a fresh container of `spec.image` (created,
-/// not started yet); returns its name.
-pub async fn create_color(
+/// How many times a start picks another port when the one it chose was taken in between.
+const PORT_ATTEMPTS: u32 = 3;
+
+/// Creates the idle color's container of `spec.image` on a free loopback port and starts it;
+/// returns its name and port. The port is free when chosen; should another process take it
+/// before Docker binds it, the container is created again on another one.
+pub async fn launch(
     host: &Host,
     spec: &DeploySpec,
     color: Color,
+    digest: Option<&str>,
+    spec_hash: &str,
+) -> anyhow::Result<(String, u16)> {
+    let mut attempt = 1;
+    loop {
+        let port = free_loopback_port()?;
+        let name = create_color(host, spec, (color, port), digest, spec_hash).await?;
+        let start = host.docker.start_container(&name, None);
+        match host.command(format!("docker start {name}"), start).await {
+            Err(e) if port_taken(&e) && attempt < PORT_ATTEMPTS => attempt += 1,
+            result => {
+                return result
+                    .map(|()| (name.clone(), port))
+                    .with_context(|| format!("cannot start {name} on 127.0.0.1:{port}"))
+            }
+        }
+    }
+}
+
+/// A loopback port no socket holds now, chosen by the kernel (from its ephemeral range).
+fn free_loopback_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .context("cannot find a free loopback port for the new container")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Replaces whatever holds the idle color with a fresh container of `spec.image` on `port`
+/// (created, not started yet); returns its name.
+async fn create_color(
+    host: &Host,
+    spec: &DeploySpec,
+    (color, port): (Color, u16),
     digest: Option<&str>,
     spec_hash: &str,
 ) -> anyhow::Result<String> {
     let name = state::color_name(&spec.app, color);
     // Normally gone already (set aside); a leftover of an interrupted run is replaced.
     remove(host, &name).await?;
-    let port = state::color_port(spec.public_port, color);
     let labels = HashMap::from([
         (state::LABEL_APP, spec.app.clone()),
         (state::LABEL_ROLE, "color".to_string()),
@@ -48,6 +83,7 @@ pub async fn create_color(
             spec.health_timeout_ms.to_string(),
         ),
         (state::LABEL_KEEP_WARM_MS, spec.keep_warm_ms.to_string()),
+        (state::LABEL_DRAIN_MS, spec.drain_ms.to_string()),
         (state::LABEL_SPEC_HASH, spec_hash.to_string()),
     ])
     .into_iter()
@@ -61,6 +97,9 @@ pub async fn create_color(
         env: Some(docker_env(&spec.env)),
         labels: Some(with_app_labels(labels, &spec.container)),
         exposed_ports: Some(vec![container_port.clone()]),
+        // Docker's own stop (`docker stop`, a retire, a host shutdown) waits this long after
+        // the image's stop signal before SIGKILL.
+        stop_timeout: Some(stop_timeout_secs(spec.stop_timeout_ms)),
         host_config: Some(HostConfig {
             port_bindings: Some(HashMap::from([(
                 container_port,
@@ -218,39 +257,21 @@ fn container_host_config(options: &ContainerOptions) -> HostConfig {
     }
 }
 
-/// How long a start waits for the port of a prior that was just killed: Docker may answer the
-/// kill a moment before it has released the port.
-const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Starts the container [`create_color`] made, on the color's loopback port.
-pub async fn run_color(host: &Host, name: &str, port: u16) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT;
-    loop {
-        let start = host.docker.start_container(name, None);
-        match host.command(format!("docker start {name}"), start).await {
-            Err(e) if port_taken(&e) && std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            result => {
-                return result.with_context(|| {
-                    format!("cannot start {name} (is port {port} free on 127.0.0.1?)")
-                })
-            }
-        }
-    }
+/// Docker's `StopTimeout` (whole seconds, rounded up) of a `--stop-timeout` in milliseconds.
+fn stop_timeout_secs(ms: u64) -> i64 {
+    i64::try_from(ms.div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
-/// Docker's answer when a published port is still held.
+/// Docker's answer when a published port is held by another socket.
 fn port_taken(e: &bollard::errors::Error) -> bool {
     let text = e.to_string();
     text.contains("port is already allocated") || text.contains("address already in use")
 }
 
 /// Moves the idle color's container (the rollback target) out of the way so the new version
-/// can take its name, without losing it: it is renamed `<app>-<color>-prior`. The deploy
-/// removes it once the new version is proven, or puts it back if the new version fails.
-/// Returns whether it was running (warm): then [`stop_aside`] must free its port before the new
-/// version starts, and [`restore`] starts it again.
+/// can take its name, without losing it or stopping it (the new one gets a port of its own):
+/// it is renamed `<app>-<color>-prior`. The deploy retires it once the new version is proven,
+/// or puts it back if the new version fails. Returns whether it was running (warm).
 pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<Option<bool>> {
     let (name, aside) = (state::color_name(app, color), state::aside_name(app, color));
     remove(host, &aside).await?;
@@ -273,18 +294,85 @@ pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<O
     Ok(Some(running))
 }
 
-/// Kills the set-aside prior so its port is free (the proxy has it in maintenance, so no
-/// request is in flight on it). It stays on the host, stopped, until the new version is proven.
-pub async fn stop_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<()> {
-    let aside = state::aside_name(app, color);
-    let kill = KillContainerOptions {
-        signal: "SIGKILL".into(),
-    };
-    // 409: it stopped on its own in the meantime; the port is free all the same.
-    let killed = unless_status(host.docker.kill_container(&aside, Some(kill)), 409);
-    host.command(format!("docker kill {aside}"), killed)
+/// How long a retire waits for Docker's answer to its stop: an app that honours its stop
+/// signal is gone by then; for one that does not, Docker goes on without us (it kills the
+/// container at its stop timeout whether or not the caller still waits: Docker 28 measured
+/// here), and a later deploy or recover finishes what a lost request left.
+const RETIRE_HANDOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Takes a container the proxy no longer routes new requests to out of the way without
+/// waiting for it to stop: renamed [`state::retired_name`] (its name is free for the next
+/// container at once), then, with `stop_now`, stopped by Docker: its stop signal, its stop
+/// timeout, SIGKILL. Without (its color still drains), a later deploy or recover stops it once
+/// drained, and removes it once stopped ([`tidy_retired`]).
+pub async fn retire(
+    host: &Host,
+    app: &str,
+    name: &str,
+    color: Color,
+    stop_now: bool,
+) -> anyhow::Result<String> {
+    let retired = state::retired_name(app, color);
+    let rename = host.docker.rename_container(
+        name,
+        RenameContainerOptions {
+            name: retired.clone(),
+        },
+    );
+    host.command(format!("docker rename {name} {retired}"), rename)
         .await
-        .with_context(|| format!("cannot stop {aside} to free its port"))
+        .with_context(|| format!("cannot rename {name} to {retired}"))?;
+    if stop_now {
+        stop_in_background(host, &retired).await;
+    }
+    Ok(retired)
+}
+
+/// `docker stop NAME` with the container's own stop timeout, waited for at most
+/// [`RETIRE_HANDOFF`]; an app still stopping then is left to Docker. A removed-meanwhile or
+/// already-stopped container is done.
+pub async fn stop_in_background(host: &Host, name: &str) {
+    use bollard::query_parameters::StopContainerOptions;
+    let stop = host
+        .docker
+        .stop_container(name, None::<StopContainerOptions>);
+    let handed_off = async {
+        match tokio::time::timeout(RETIRE_HANDOFF, unless_status(stop, 304)).await {
+            Ok(result) => result,
+            // Docker received it and goes on stopping the container on its own.
+            Err(_) => Ok(()),
+        }
+    };
+    let _ = host
+        .command(format!("docker stop {name} (not waited for)"), handed_off)
+        .await;
+}
+
+/// Removes the retired containers that have stopped; asks Docker to stop those still running
+/// whose color is drained (retired while it drained, or a stop request lost with a killed
+/// agent). `live` is the state's live color and its other color's drain deadline. Returns
+/// what it did, a phrase each.
+pub async fn tidy_retired(
+    host: &Host,
+    app: &str,
+    retired: &[state::Retired],
+    live: Option<(Color, Option<chrono::DateTime<chrono::Utc>>)>,
+) -> anyhow::Result<Vec<String>> {
+    let mut done = Vec::new();
+    for r in retired {
+        if !r.running {
+            remove(host, &r.name).await?;
+            done.push(format!("removed {} (stopped)", r.name));
+            continue;
+        }
+        let until = live
+            .filter(|(l, _)| *l != r.color)
+            .and_then(|(_, until)| until);
+        if !super::drain::in_progress(host, app, r.color, until).await {
+            stop_in_background(host, &r.name).await;
+        }
+    }
+    Ok(done)
 }
 
 /// A Docker call whose answer `status` means there was nothing to do (already stopped,
@@ -332,14 +420,27 @@ pub async fn restart_color(host: &Host, name: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot start {name}"))
 }
 
+/// Stops a container and waits for it: its stop signal, its own stop timeout, SIGKILL.
+pub async fn stop(host: &Host, name: &str) -> anyhow::Result<()> {
+    use bollard::query_parameters::StopContainerOptions;
+    let stop = unless_status(
+        host.docker
+            .stop_container(name, None::<StopContainerOptions>),
+        304,
+    );
+    host.command(format!("docker stop {name}"), stop)
+        .await
+        .with_context(|| format!("cannot stop {name}"))
+}
+
 /// Restarts a running container that does not answer (a rollback's cold path).
 pub async fn stop_and_restart(host: &Host, name: &str) -> anyhow::Result<()> {
     use bollard::query_parameters::StopContainerOptions;
-    let options = StopContainerOptions {
-        t: Some(super::step::STOP_GRACE_SECS),
-        ..Default::default()
-    };
-    let stop = unless_status(host.docker.stop_container(name, Some(options)), 304);
+    let stop = unless_status(
+        host.docker
+            .stop_container(name, None::<StopContainerOptions>),
+        304,
+    );
     host.command(format!("docker stop {name}"), stop)
         .await
         .with_context(|| format!("cannot stop {name}"))?;

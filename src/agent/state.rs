@@ -28,6 +28,9 @@ pub const LABEL_HEALTH_PATH: &str = "bluegreen.health-path";
 pub const LABEL_HEALTH_HOST: &str = "bluegreen.health-host";
 pub const LABEL_HEALTH_TIMEOUT_MS: &str = "bluegreen.health-timeout-ms";
 pub const LABEL_KEEP_WARM_MS: &str = "bluegreen.keep-warm-ms";
+/// How long the color's requests in flight may take to finish once it stops getting new
+/// ones (its deploy's `--drain`): a rollback away from it gives it that long.
+pub const LABEL_DRAIN_MS: &str = "bluegreen.drain-ms";
 pub const LABEL_PUBLIC_PORT: &str = "bluegreen.public-port";
 pub const LABEL_PUBLIC_ADDRESS: &str = "bluegreen.public-address";
 /// The salted hash of the color's whole effective spec (`spec_hash.rs`).
@@ -63,6 +66,12 @@ pub struct Marker {
     /// Versions a rollback left: never a rollback target again (the latest last, bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejected>,
+    /// Until when the color that is not live may finish the requests it had at the switch
+    /// that left it (counted from that switch). Its container is stopped, removed or
+    /// replaced, and its server in the proxy given to another container, only once the proxy
+    /// counts no request on it or this time has passed: whatever command comes next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_until: Option<DateTime<Utc>>,
 }
 
 fn verified_default() -> bool {
@@ -137,6 +146,9 @@ pub struct Slot {
     pub health_host: Option<String>,
     pub health_timeout: Duration,
     pub keep_warm: Duration,
+    /// Its deploy's `--drain` ([`LABEL_DRAIN_MS`]; the default for containers created
+    /// before the label).
+    pub drain: Duration,
     pub spec_hash: Option<String>,
 }
 
@@ -172,6 +184,19 @@ pub struct Pair {
     pub strays: Vec<String>,
     /// Prior versions set aside by a deploy in progress (`<app>-<color>-prior`).
     pub aside: Vec<Aside>,
+    /// Containers a command replaced and asked Docker to stop ([`retired_name`]): stopping
+    /// (inside their stop timeout) or stopped, removed by a later deploy or recover.
+    pub retired: Vec<Retired>,
+}
+
+/// A container on its way out: renamed `<app>-retired-...`, sent its stop signal, killed by
+/// Docker at its stop timeout.
+#[derive(Debug, Clone)]
+pub struct Retired {
+    pub name: String,
+    /// The color it had: its requests in flight are that server's.
+    pub color: Color,
+    pub running: bool,
 }
 
 /// A color's previous container, moved out of the way while a new version proves itself.
@@ -310,6 +335,7 @@ fn empty_pair(app: &str) -> Pair {
         marker: None,
         strays: vec![],
         aside: vec![],
+        retired: vec![],
     }
 }
 
@@ -360,7 +386,14 @@ pub async fn read_all(host: &Host, app: Option<&str>) -> anyhow::Result<BTreeMap
                 Some(slot) => pair.green = Some(slot),
                 None => match aside_from_labels(app, &name, &labels) {
                     Some(aside) => pair.aside.push(aside),
-                    None => pair.strays.push(name),
+                    None => match retired_color(app, &name) {
+                        Some(color) => pair.retired.push(Retired {
+                            name,
+                            color,
+                            running,
+                        }),
+                        None => pair.strays.push(name),
+                    },
                 },
             },
             _ => pair.strays.push(name),
@@ -431,6 +464,8 @@ fn slot_from_labels(
             label_num(labels, LABEL_HEALTH_TIMEOUT_MS).unwrap_or(60_000),
         ),
         keep_warm: Duration::from_millis(label_num(labels, LABEL_KEEP_WARM_MS).unwrap_or(0)),
+        drain: label_num(labels, LABEL_DRAIN_MS)
+            .map_or(super::drain::DEFAULT_DRAIN, Duration::from_millis),
         spec_hash: labels.get(LABEL_SPEC_HASH).cloned(),
     })
 }
@@ -459,12 +494,18 @@ pub fn proxy_name(app: &str) -> String {
     format!("{app}-proxy")
 }
 
-/// The loopback port of a color: the two ports above the public port.
-pub fn color_port(public_port: u16, color: Color) -> u16 {
-    match color {
-        Color::Blue => public_port + 1,
-        Color::Green => public_port + 2,
-    }
+/// The name a replaced container takes while it stops: unique (the time it was retired, in
+/// milliseconds), so it never holds a name the next deploy needs.
+pub fn retired_name(app: &str, color: Color) -> String {
+    format!("{app}-retired-{color}-{}", Utc::now().timestamp_millis())
+}
+
+/// The color of a [`retired_name`] of `app`.
+fn retired_color(app: &str, name: &str) -> Option<Color> {
+    let rest = name.strip_prefix(app)?.strip_prefix("-retired-")?;
+    [Color::Blue, Color::Green]
+        .into_iter()
+        .find(|c| rest.starts_with(&format!("{c}-")))
 }
 
 #[cfg(test)]
@@ -483,6 +524,7 @@ mod tests {
             previous: None,
             pending: Some("deploy of x".into()),
             rejected: vec![],
+            drain_until: Some(Utc::now()),
         };
         let config = format!("{}\nglobal\n", m.to_line());
         assert_eq!(Marker::parse(&config), Some(m));

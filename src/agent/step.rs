@@ -40,6 +40,9 @@ pub enum Step {
     Release,
     /// The pre-switch command against the idle color.
     PreSwitch,
+    /// The idle color's server finishing the requests of the container that had it, before
+    /// the new one gets it.
+    Settle,
     /// The whole command.
     Total,
 }
@@ -63,6 +66,7 @@ impl Step {
             Step::Receipt => "receipt",
             Step::Release => "release",
             Step::PreSwitch => "pre-switch",
+            Step::Settle => "settle",
             Step::Total => "total",
         }
     }

@@ -2,23 +2,25 @@
 //! runtime API (so the running proxy moves without a restart).
 
 use super::protocol::Color;
+use super::proxy::{Other, Ports};
 use super::state::Marker;
 use super::{proxy, Host};
 use anyhow::Context;
 
-/// Writes `marker` + `body` as the proxy config and routes new requests to `marker.live`.
-/// `body` must have been checked (`haproxy -c`) or be a [`flip`] of a config that was live.
-/// `between` names the pause point between the two writes.
+/// Writes `marker` + `body` as the proxy config and routes new requests to `marker.live`, the
+/// container on loopback `port` (the port `body` gives it). `body` must have been checked
+/// (`haproxy -c`) or be a [`point`] of a config that was live. `between` names the pause point
+/// between the two writes.
 pub async fn commit_and_route(
     host: &Host,
     app: &str,
-    marker: &Marker,
+    (marker, port): (&Marker, u16),
     body: &str,
     between: super::step::Step,
 ) -> anyhow::Result<()> {
     proxy::commit(host, app, marker, body)?;
     super::pause_point(between).await;
-    proxy::route_to(host, app, marker.live).await
+    proxy::route_to(host, app, marker.live, port, Other::Drain).await
 }
 
 /// The live config without its state comment.
@@ -32,20 +34,17 @@ pub fn current_body(host: &Host, app: &str) -> anyhow::Result<String> {
     })
 }
 
-/// The same config with `live` enabled and the other color `disabled`: the only difference
+/// The same config with `live` enabled, the other color `disabled`, and each color's server
+/// at its container's port (a color without one keeps its address): the only differences
 /// between two configs of one app, so a config that was checked once stays valid.
-pub fn flip(body: &str, live: Color) -> String {
+pub fn point(body: &str, live: Color, ports: Ports) -> String {
     body.lines()
         .map(|line| {
             let trimmed = line.trim_start();
             for color in [Color::Blue, Color::Green] {
-                if trimmed.starts_with(&format!("server {color} ")) {
-                    let base = line.trim_end().trim_end_matches(" disabled");
-                    return if color == live {
-                        base.to_string()
-                    } else {
-                        format!("{base} disabled")
-                    };
+                if let Some(rest) = trimmed.strip_prefix(&format!("server {color} ")) {
+                    let port = ports.get(color).or_else(|| port_of(rest));
+                    return proxy::server_line(color, port, live);
                 }
             }
             line.to_string()
@@ -54,22 +53,43 @@ pub fn flip(body: &str, live: Color) -> String {
         .collect()
 }
 
+/// The port of a server line's address (`127.0.0.1:PORT ...`).
+fn port_of(rest: &str) -> Option<u16> {
+    rest.split_whitespace()
+        .next()?
+        .rsplit_once(':')?
+        .1
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::agent::proxy::{render_body, Layout};
 
     #[test]
-    fn flip_gives_the_rendered_config_of_the_other_color() {
+    fn point_gives_the_rendered_config_of_the_other_color_and_its_port() {
         let layout = Layout {
             public_address: "0.0.0.0".into(),
             public_port: 8080,
             extra_lines: vec![],
         };
-        let blue = render_body(&layout, Color::Blue);
-        let green = render_body(&layout, Color::Green);
+        let ports = Ports::default().with(Color::Blue, 40001);
+        let blue = render_body(&layout, Color::Blue, ports);
+        let both = ports.with(Color::Green, 40002);
+        let green = render_body(&layout, Color::Green, both);
         assert_ne!(blue, green);
-        assert_eq!(flip(&blue, Color::Green), green);
-        assert_eq!(flip(&green, Color::Blue), blue);
+        assert_eq!(point(&blue, Color::Green, both), green);
+        assert_eq!(
+            point(&green, Color::Blue, both),
+            render_body(&layout, Color::Blue, both)
+        );
+        // A color whose container is gone keeps the address the config had.
+        let gone = Ports::default().with(Color::Green, 40002);
+        assert_eq!(
+            point(&green, Color::Blue, gone),
+            render_body(&layout, Color::Blue, both)
+        );
     }
 }

@@ -294,6 +294,7 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     at_most("--verify-window", spec.verify_window_ms, MAX_WAIT)?;
     at_most("--keep-warm", spec.keep_warm_ms, MAX_KEEP_WARM)?;
     at_most("--drain", spec.drain_ms, MAX_WAIT)?;
+    at_most("--stop-timeout", spec.stop_timeout_ms, MAX_WAIT)?;
     health_timeout_ms(spec.health_timeout_ms)
 }
 

@@ -99,6 +99,10 @@ pub struct DeployArgs {
     /// How long in-flight requests to the old version may take to finish.
     #[arg(long, default_value = spec::DEFAULT_DRAIN, value_parser = parse_duration_arg)]
     pub drain: Duration,
+    /// How long Docker waits after the image's stop signal before SIGKILL when a container of
+    /// the app stops (a replaced version, keep-warm's end).
+    #[arg(long, default_value = spec::DEFAULT_STOP_TIMEOUT, value_parser = parse_duration_arg)]
+    pub stop_timeout: Duration,
     /// Environment variable for the app, K=V (repeatable). Not for secrets.
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -247,6 +251,7 @@ impl DeployArgs {
             verify_window: self.verify_window,
             keep_warm: self.keep_warm,
             drain: self.drain,
+            stop_timeout: self.stop_timeout,
             env,
             env_from_ssm: self.env_from_ssm.clone(),
             proxy_image: self.proxy_image.clone(),

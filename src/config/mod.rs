@@ -82,6 +82,9 @@ pub struct RunInputs {
     /// Drain time for the old version.
     #[arg(long)]
     pub drain: Option<String>,
+    /// How long Docker waits after a container's stop signal before SIGKILL.
+    #[arg(long)]
+    pub stop_timeout: Option<String>,
     /// App environment, K=V per line (not for secrets).
     #[arg(long)]
     pub env: Option<String>,
@@ -280,6 +283,11 @@ impl RunConfig {
             )?,
             keep_warm: p.duration("keep-warm", &inputs.keep_warm, spec::DEFAULT_KEEP_WARM)?,
             drain: p.duration("drain", &inputs.drain, spec::DEFAULT_DRAIN)?,
+            stop_timeout: p.duration(
+                "stop-timeout",
+                &inputs.stop_timeout,
+                spec::DEFAULT_STOP_TIMEOUT,
+            )?,
             env: p.env(&inputs.env)?,
             env_from_ssm: p.env_from_ssm(&inputs.env_from_ssm)?,
             proxy_image: p.image(

@@ -287,6 +287,7 @@ impl Parser {
             ("verify-window", d.verify_window, validate::MAX_WAIT),
             ("keep-warm", d.keep_warm, validate::MAX_KEEP_WARM),
             ("drain", d.drain, validate::MAX_WAIT),
+            ("stop-timeout", d.stop_timeout, validate::MAX_WAIT),
         ] {
             let text = humantime::format_duration(value).to_string();
             validate::at_most(&format!("--{input}"), saturating_ms(value), max)

@@ -29,6 +29,19 @@ pub struct Receipt {
     /// What is missing and why (a proxy that does not log its requests, counters reset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The old color's requests and connections at the switch, and those its drain deadline
+    /// closed (long-lived connections: WebSocket, server-sent events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// What the old color held when traffic left it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// Sessions the proxy counted on it at the switch.
+    pub open_at_switch: u64,
+    /// Sessions still open at its drain deadline, closed by the proxy.
+    pub cut_at_deadline: u64,
 }
 
 /// Counter deltas of the proxy's frontend (requests, 5xx answers) and of the backend holding
@@ -127,6 +140,16 @@ impl Receipt {
                 ));
             }
         }
+        if let Some(held) = self
+            .held
+            .filter(|h| h.open_at_switch + h.cut_at_deadline > 0)
+        {
+            line.push_str(&format!(
+                "; {} open on the old color at the switch, {} closed at its drain deadline",
+                thousands(held.open_at_switch),
+                thousands(held.cut_at_deadline)
+            ));
+        }
         if let Some(note) = &self.note {
             line.push_str(&format!("; {note}"));
         }
@@ -217,6 +240,7 @@ mod tests {
                 p99_ms: 38,
             }),
             note: None,
+            held: None,
         }
     }
 
@@ -232,6 +256,17 @@ mod tests {
         assert!(
             cut.line().starts_with(
                 "5 of 1,000 requests failed during the switch (2.1 s): 5xx 3, server aborts 2;"
+            ),
+            "{}",
+            cut.line()
+        );
+        cut.held = Some(Held {
+            open_at_switch: 3,
+            cut_at_deadline: 2,
+        });
+        assert!(
+            cut.line().contains(
+                "; 3 open on the old color at the switch, 2 closed at its drain deadline"
             ),
             "{}",
             cut.line()

@@ -20,11 +20,13 @@ pub fn image(tag: &str) -> String {
     format!("{}:{tag}", env("BLUEGREEN_TEST_IMAGE_REPO"))
 }
 
+pub mod load;
 pub mod ports;
 pub mod schema;
 
-/// One app under test: its own name, state directory and public port (the two ports above
-/// it are the colors), leased from the allocator all test binaries share (`ports`).
+/// One app under test: its own name, state directory and public port, leased from the
+/// allocator all test binaries share (`ports`; the colors take free ports of the kernel's
+/// ephemeral range, above every leased block).
 pub struct TestApp {
     pub app: String,
     pub port: u16,
@@ -71,6 +73,7 @@ impl TestApp {
             verify_window_ms: 300,
             keep_warm_ms: 60_000,
             drain_ms: 2_000,
+            stop_timeout_ms: 10_000,
             env: vec![],
             env_from_ssm: None,
             proxy_image: env("BLUEGREEN_TEST_PROXY_IMAGE"),
@@ -142,8 +145,22 @@ impl TestApp {
         )
     }
 
-    /// Names of the app's containers on the daemon, sorted.
+    /// Names of the app's containers on the daemon, sorted, but for those retired (stopping
+    /// or stopped, removed by the next deploy or recover: see [`TestApp::retired`]).
     pub fn containers(&self) -> Vec<String> {
+        let mut all = self.all_containers();
+        all.retain(|n| !n.contains("-retired-"));
+        all
+    }
+
+    /// The app's retired containers (`<app>-retired-<color>-<ms>`), sorted.
+    pub fn retired(&self) -> Vec<String> {
+        let mut all = self.all_containers();
+        all.retain(|n| n.contains("-retired-"));
+        all
+    }
+
+    fn all_containers(&self) -> Vec<String> {
         let out = Command::new("docker")
             .args([
                 "ps",
@@ -249,7 +266,7 @@ impl TestApp {
 impl Drop for TestApp {
     /// Removes only this app's containers (found by its unique label).
     fn drop(&mut self) {
-        for name in self.containers() {
+        for name in self.all_containers() {
             let _ = Command::new("docker").args(["rm", "-f", &name]).output();
         }
     }

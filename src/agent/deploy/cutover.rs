@@ -3,7 +3,7 @@
 //! proxy and watched for the verify window, the switch is confirmed final, the old color drains and is kept warm or
 //! stopped, and the reply is put together.
 
-use super::{probe_address, stop, Run, Stop, Undo, ACTION};
+use super::{probe_address, Run, Stop, Undo, ACTION};
 use crate::agent::protocol::{AgentReply, Color, HistoryEntry, Outcome};
 use crate::agent::state::{self, Marker, Slot};
 use crate::agent::step::{Step, VERIFY_WITHIN};
@@ -43,17 +43,23 @@ impl Run<'_> {
             previous: current.map(|m| Box::new(m.confirmed())),
             pending: Some(format!("deploy of {}", spec.image)),
             rejected: current.map(|m| m.rejected.clone()).unwrap_or_default(),
+            drain_until: old.map(|_| drain::deadline(Duration::from_millis(spec.drain_ms))),
         };
         // The receipt's window opens just before the switch step (its two readings of the
         // counters take 20 ms, which are not the switch's).
-        if old.is_some() {
+        if let Some(old) = old {
             self.switched = Some(receipt::mark(host, app, self.logging_since).await);
+            self.open_at_switch = proxy::sessions(host, app, old.color).await.ok();
         }
         let t = self.timer(Step::Switch);
         // Once the config is renamed, the way back is the revert (which then does the rest).
         self.undo.push(Undo::Revert);
+        let port = self.port;
         let switched = match old {
-            Some(_) => switch::commit_and_route(host, app, &marker, body, Step::SwitchConfig).await,
+            Some(_) => {
+                let to = (&marker, port);
+                switch::commit_and_route(host, app, to, body, Step::SwitchConfig).await
+            }
             None => match proxy::commit(host, app, &marker, body) {
                 Ok(()) => {
                     pause_point(Step::SwitchConfig).await;
@@ -110,7 +116,7 @@ impl Run<'_> {
         pause_point(Step::Verify).await;
         if spec.verify_window_ms > 0 {
             let t = self.timer(Step::Watch);
-            let port = state::color_port(spec.public_port, color);
+            let port = self.port;
             let window = Duration::from_millis(spec.verify_window_ms);
             match verify::watch(self.host, name, port, spec.health_probe(), window).await? {
                 Ok(()) => {
@@ -167,22 +173,38 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Waits for the old color's requests in flight, takes it out of the backend, and keeps it
-    /// running warm (or stops it with `--keep-warm 0`).
-    pub(super) async fn drain(&self, old: &Slot, color: Color) -> Result<(), Stop> {
-        let spec = self.spec;
+    /// Waits for the old color's requests in flight until its drain deadline (the proxy
+    /// closes what is left then: long-lived connections), takes it out of the backend, and
+    /// keeps it running warm (or stops it with `--keep-warm 0`). Meanwhile the prior set aside,
+    /// no longer the rollback target, is retired: Docker stops it, nobody waits.
+    pub(super) async fn drain(
+        &mut self,
+        old: &Slot,
+        color: Color,
+        marker: &Marker,
+    ) -> Result<(), Stop> {
+        let (host, spec) = (self.host, self.spec);
         let t = self.timer(Step::Drain);
-        let timeout = Duration::from_millis(spec.drain_ms);
-        // The new version is proven: the prior set aside is no longer the rollback target.
-        let aside_name = state::aside_name(&spec.app, color);
-        let (left, removed) = tokio::join!(
-            drain::drain(self.host, &spec.app, old.color, timeout),
-            start::remove(self.host, &aside_name)
-        );
-        let left = left?;
-        removed?;
+        let until = marker
+            .drain_until
+            .unwrap_or_else(|| drain::deadline(Duration::from_millis(spec.drain_ms)));
+        let aside = matches!(self.prior, super::Prior::Aside { .. })
+            .then(|| state::aside_name(&spec.app, color));
+        let retire = async {
+            match &aside {
+                Some(name) => start::retire(host, &spec.app, name, color, true)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let (drained, retired) =
+            tokio::join!(drain::drain(host, &spec.app, old.color, until), retire);
+        let drained = drained?;
+        let retired = retired?;
+        self.cut_at_deadline = Some(drained.cut);
         let warm = if spec.keep_warm_ms == 0 {
-            stop(self.host, &old.name).await?;
+            start::stop(host, &old.name).await?;
             "stopped (keep-warm 0)".to_string()
         } else {
             format!(
@@ -190,17 +212,16 @@ impl Run<'_> {
                 spec.keep_warm_ms
             )
         };
-        if left == 0 {
-            t.ok(format!("{} drained; {warm}", old.name));
-        } else {
-            t.finish(
-                StepStatus::Warning,
-                format!(
-                    "{} still had {left} request(s) in flight after {} ms; {warm}",
-                    old.name, spec.drain_ms
-                ),
-            );
-        }
+        let retired = retired
+            .map(|name| format!("; the prior it replaced stops as {name}"))
+            .unwrap_or_default();
+        match drained.phrase(old.color) {
+            Some(phrase) if drained.cut > 0 => {
+                t.finish(StepStatus::Warning, format!("{phrase}; {warm}{retired}"))
+            }
+            Some(phrase) => t.ok(format!("{phrase}; {warm}{retired}")),
+            None => t.ok(format!("{} drained; {warm}{retired}", old.name)),
+        };
         Ok(())
     }
 
@@ -211,7 +232,13 @@ impl Run<'_> {
             return;
         };
         let t = self.timer(Step::Receipt);
-        let taken = receipt::take(self.host, &self.spec.app, &mark).await;
+        let mut taken = receipt::take(self.host, &self.spec.app, &mark).await;
+        taken.held = self
+            .open_at_switch
+            .map(|open| crate::report::receipt::Held {
+                open_at_switch: open,
+                cut_at_deadline: self.cut_at_deadline.unwrap_or(0),
+            });
         let status = if taken.during.failed() > 0 {
             StepStatus::Warning
         } else {

@@ -4,16 +4,18 @@
 //! change made so far is undone from the [`Undo`] list, in reverse order, so there is one
 //! way back whatever step failed.
 //!
-//! lock -> read state and recover -> secrets -> pull (as the pull policy says) -> spec hash (a redeploy of the same
-//! spec is a no-op) -> start idle color -> health gate (while the next proxy config is
-//! checked) -> switch (recorded as unverified) -> verify through the proxy -> watch (verify
-//! window) -> verified (final) -> drain the old color -> keep it warm.
+//! lock -> read state and recover -> secrets -> pull (as the pull policy says) -> spec hash (a
+//! redeploy of the same spec is a no-op) -> start the idle color on a port of its own (its
+//! prior set aside, still running) -> health gate (while the next proxy config is checked) ->
+//! pre-switch command -> settle (the idle color's server finishes what it still carries) ->
+//! switch (recorded as unverified) -> verify through the proxy -> watch (verify window) ->
+//! verified (final) -> drain the old color, keep it warm, retire the prior set aside.
 
 use super::health::Gate;
 use super::lock::AppLock;
 use super::protocol::{AgentReply, AppState, Color, DeploySpec, EnvVar, Outcome};
 use super::state::{self, Pair};
-use super::step::{Step, STOP_GRACE_SECS};
+use super::step::Step;
 use super::{
     drain, health, pause_point, proxy, pull, receipt, recover, registry_auth, reply, secrets,
     spec_hash, start, Host,
@@ -99,7 +101,8 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
             return Ok(reply(host, ACTION, Outcome::Locked, msg));
         }
     };
-    let (pair, fixed) = recover::read_recovered(host, app, Some(&spec.proxy_image)).await?;
+    let (pair, fixed) =
+        recover::read_recovered(host, app, Some(&spec.proxy_image), recover::Tidy::Full).await?;
     let before = pair.to_app_state().await;
     pause_point(Step::State).await;
 
@@ -111,6 +114,10 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
         undo: Vec::new(),
         reverted: recover::reverted(&fixed).cloned(),
         switched: None,
+        port: 0,
+        prior: Prior::None,
+        open_at_switch: None,
+        cut_at_deadline: None,
         receipt: None,
         logging_since: None,
     };
@@ -160,6 +167,14 @@ struct Run<'a> {
     reverted: Option<String>,
     /// The proxy's counters at the switch from a serving color.
     switched: Option<receipt::Mark>,
+    /// The loopback port of the new container.
+    port: u16,
+    /// What the idle color held before the new version took its place.
+    prior: Prior,
+    /// The old color's requests in flight at the switch (long-lived connections among them).
+    open_at_switch: Option<u64>,
+    /// Those its drain deadline closed.
+    cut_at_deadline: Option<u64>,
     /// What users saw from the switch to the end of the drain (or of the switch back).
     receipt: Option<Receipt>,
     /// When this deploy turned the proxy's request log on (the receipt's baseline starts
@@ -188,8 +203,8 @@ impl Run<'_> {
         pause_point(Step::Start).await;
         let body = self.gate(color, &name).await?;
         pause_point(Step::Ready).await;
-        let port = state::color_port(self.spec.public_port, color);
-        self.pre_switch(port, env).await?;
+        self.pre_switch(self.port, env).await?;
+        self.settle_idle(color).await?;
         let old = self.pair.live().cloned();
         let marker = self.switch(color, &body, old.as_ref()).await?;
         pause_point(Step::Switch).await;
@@ -197,7 +212,7 @@ impl Run<'_> {
         self.confirm(&marker, &body).await?;
         pause_point(Step::Verified).await;
         if let Some(old) = &old {
-            self.drain(old, color).await?;
+            self.drain(old, color, &marker).await?;
             self.take_receipt().await;
         }
         pause_point(Step::Drain).await;
@@ -418,9 +433,9 @@ impl Run<'_> {
         }
     }
 
-    /// Sets the idle color's container (the rollback target) aside and starts the new version
-    /// in its place: the prior is renamed, then killed while Docker creates the new container
-    /// (neither waits for the other), and the new one starts once the prior's port is free.
+    /// Sets the idle color's container (the rollback target) aside, still running, and starts
+    /// the new version in its place on a loopback port of its own: nothing waits for the
+    /// prior to stop.
     async fn start(
         &mut self,
         color: Color,
@@ -431,9 +446,7 @@ impl Run<'_> {
         let (host, t) = (self.host, self.timer(Step::Start));
         let mut spec = self.spec.clone();
         spec.env = env;
-        let port = state::color_port(spec.public_port, color);
         let clock = std::time::Instant::now();
-        let drained = self.idle_drained(color).await;
         let prior = match start::set_aside(host, &spec.app, color).await {
             Ok(Some(running)) => Prior::Aside { running },
             Ok(None) => Prior::None,
@@ -445,29 +458,23 @@ impl Run<'_> {
             }
         };
         self.undo.push(Undo::PutBack(color, prior));
+        self.prior = prior;
         let name = state::color_name(&spec.app, color);
         self.undo.push(Undo::RemoveNew(name.clone()));
         let aside_ms = clock.elapsed().as_millis();
-        let stop_prior = async {
-            match prior {
-                Prior::Aside { running: true } => start::stop_aside(host, &spec.app, color).await,
-                _ => Ok(()),
-            }
-        };
-        let (stopped, created) = tokio::join!(
-            stop_prior,
-            start::create_color(host, &spec, color, digest, hash)
-        );
-        let created_ms = clock.elapsed().as_millis() - aside_ms;
-        let started = match (stopped, created) {
-            (Ok(()), Ok(name)) => start::run_color(host, &name, port).await.map(|()| name),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        match started {
-            Ok(name) => {
+        match start::launch(host, &spec, color, digest, hash).await {
+            Ok((name, port)) => {
+                self.port = port;
+                let aside = match prior {
+                    Prior::None => String::new(),
+                    Prior::Aside { running } => format!(
+                        "previous {color} set aside{}: {aside_ms} ms, ",
+                        if running { ", still running" } else { "" }
+                    ),
+                };
                 t.ok(format!(
-                    "{name} on 127.0.0.1:{port} ({drained}previous {color} set aside: {aside_ms} ms, stopped while the new one was created: {created_ms} ms, docker start: {} ms)",
-                    clock.elapsed().as_millis() - aside_ms - created_ms
+                    "{name} on 127.0.0.1:{port} ({aside}docker create and start: {} ms)",
+                    clock.elapsed().as_millis() - aside_ms
                 ));
                 Ok(name)
             }
@@ -480,29 +487,47 @@ impl Run<'_> {
         }
     }
 
-    /// The idle color may still be answering: a deploy before this one whose drain deadline
-    /// cut requests leaves them on the color it left (a rollback's color is recovery's, see
-    /// `recover`). Its container is touched only once the proxy counts no request on it, or
-    /// after the drain time; the words say how long that took and what the deadline cut.
-    async fn idle_drained(&self, color: Color) -> String {
+    /// The idle color's server may still carry requests of the container that had it (the
+    /// color a rollback left, or one an earlier deploy's drain deadline cut short): the new
+    /// container gets that server only once the proxy counts none on it or the color's drain
+    /// deadline has passed (then the proxy closes what is left, and the event counts it).
+    async fn settle_idle(&self, color: Color) -> Result<(), Stop> {
         let proxy_runs = self.pair.proxy.as_ref().is_some_and(|p| p.running);
-        let idle_runs = self.pair.slot(color).is_some_and(|s| s.running);
-        if !(proxy_runs && idle_runs) {
-            return String::new();
+        let Some(marker) = self.pair.marker.as_ref() else {
+            return Ok(());
+        };
+        // A state written before the deadline was kept: the deploy's own drain from now.
+        let drain = Duration::from_millis(self.spec.drain_ms);
+        let until = marker.drain_until.unwrap_or_else(|| drain::deadline(drain));
+        let (host, app) = (self.host, self.spec.app.as_str());
+        if !proxy_runs || !drain::in_progress(host, app, color, Some(until)).await {
+            return Ok(());
         }
-        let within = Duration::from_millis(self.spec.drain_ms);
-        drain::before_stopping(self.host, &self.spec.app, color, within)
-            .await
-            .map(|phrase| format!("{phrase}, "))
-            .unwrap_or_default()
+        let t = self.timer(Step::Settle);
+        match drain::settle(host, app, color, until).await {
+            Ok(drained) => {
+                let phrase = drained.phrase(color).unwrap_or_default();
+                if drained.cut > 0 {
+                    t.finish(StepStatus::Warning, phrase);
+                } else {
+                    t.ok(phrase);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                t.fail(format!("{e:#}"));
+                Err(Stop::Error(e))
+            }
+        }
     }
 
     /// The health gate, while the next proxy config is written and checked, so the switch
     /// after a green gate is a rename and one runtime API line. Returns the checked config.
     async fn gate(&mut self, color: Color, name: &str) -> Result<String, Stop> {
         let (host, spec) = (self.host, self.spec);
-        let body = proxy::render_body(&self.layout(), color);
-        let port = state::color_port(spec.public_port, color);
+        let ports = proxy::Ports::of(self.pair).with(color, self.port);
+        let body = proxy::render_body(&self.layout(), color, ports);
+        let port = self.port;
         let t = self.timer(Step::Ready);
         let timeout = Duration::from_millis(spec.health_timeout_ms);
         self.undo.push(Undo::Unstage);
@@ -559,18 +584,6 @@ impl Run<'_> {
             logs,
         })
     }
-}
-
-async fn stop(host: &Host, name: &str) -> anyhow::Result<()> {
-    use bollard::query_parameters::StopContainerOptions;
-    let options = StopContainerOptions {
-        t: Some(STOP_GRACE_SECS),
-        ..Default::default()
-    };
-    host.docker
-        .stop_container(name, Some(options))
-        .await
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot stop {name}")))
 }
 
 /// Where the agent reaches the proxy: the bound address, or loopback for a wildcard.
