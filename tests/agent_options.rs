@@ -278,3 +278,76 @@ async fn a_failing_pre_switch_command_switches_nothing() {
         "the rollback target stays: {target:?}"
     );
 }
+
+/// `--pre-switch-on host`: the agent itself runs the HTTP checks against the idle color, no
+/// container. All as expected, the deploy goes on; one answer that is not, nothing switches.
+#[tokio::test]
+async fn pre_switch_checks_on_the_host_gate_the_switch() {
+    let t = TestApp::new();
+    assert_eq!(deploy(&t, "v1", &[]).status.code(), Some(0));
+    let good = deploy(
+        &t,
+        "v2",
+        &[
+            "--pre-switch-on",
+            "host",
+            "--pre-switch-command",
+            "/health\n/env/NOT_SET 404\n# a comment",
+        ],
+    );
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good));
+    let reply: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    let step = reply["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["step"] == "pre-switch")
+        .unwrap_or_else(|| panic!("no pre-switch step: {reply:#}"));
+    assert_eq!(step["status"], "ok");
+    assert!(
+        step["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 check(s) passed on 127.0.0.1:"),
+        "{step}"
+    );
+    let commands = reply["commands"].as_array().unwrap();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c["command"].as_str().unwrap().contains("-pre-switch")),
+        "no container for host checks: {commands:#?}"
+    );
+    assert_eq!(t.through_proxy().await.2, "v2");
+
+    let bad = deploy(
+        &t,
+        "v3",
+        &[
+            "--pre-switch-on",
+            "host",
+            "--pre-switch-command",
+            "/health\n/env/NOT_SET",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("the pre-switch check GET /env/NOT_SET 2xx: answered 404"),
+        "{}",
+        text(&bad)
+    );
+    assert_eq!(t.through_proxy().await.2, "v2", "v2 keeps serving");
+
+    // A bad check list is refused before anything changes, naming the line.
+    let refused = deploy(
+        &t,
+        "v3",
+        &["--pre-switch-on", "host", "--pre-switch-command", "health"],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("line 1: \"health\": expected a path starting with /"),
+        "{}",
+        text(&refused)
+    );
+}

@@ -1,22 +1,24 @@
 //! The health gate: the new color must answer its health path with 2xx several times in a
 //! row before any traffic moves to it.
 //!
-//! Polling adapts: probes go out every 50 ms for the first second (most apps are ready by then,
+//! Polling adapts: probes go out every 20 ms for the first second (most apps are ready by then,
 //! and each one is a single loopback request), then the interval grows by half each miss up to
-//! 1 s, so a fast app is caught within ~50 ms of being ready and a slow one is not hammered. Once a probe passes, the confirming probes follow 10 ms apart. Every
-//! round also asks Docker whether the container still runs, so a crash fails the gate at once
-//! with the container's last log lines instead of waiting out the deadline.
+//! 1 s, so a fast app is caught within ~20 ms of being ready and a slow one is not hammered.
+//! Once a probe passes, the confirming probes follow 5 ms apart. Every round before that also
+//! asks Docker whether the container still runs, so a crash fails the gate at once with the
+//! container's last log lines instead of waiting out the deadline (a container that answers
+//! its health path runs: the confirming rounds do not ask).
 
 use super::{http, Host};
 use std::time::{Duration, Instant};
 
 /// Consecutive 2xx answers needed to pass the gate.
 pub const SUCCESSES: u32 = 3;
-const FIRST_INTERVAL: Duration = Duration::from_millis(50);
+const FIRST_INTERVAL: Duration = Duration::from_millis(20);
 /// How long probes stay at [`FIRST_INTERVAL`] before backing off.
 const FAST_PHASE: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(1);
-const CONFIRM_INTERVAL: Duration = Duration::from_millis(10);
+const CONFIRM_INTERVAL: Duration = Duration::from_millis(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Log lines kept in the reply when a container fails (the reply must stay small).
 pub const LOG_LINES: usize = 20;
@@ -60,9 +62,11 @@ pub async fn gate(
             interval
         })
         .await;
-        if let Some(detail) = not_running(host, container).await? {
-            let logs = host.log_tail(container, LOG_LINES).await;
-            return Ok(Gate::Exited { detail, logs });
+        if streak == 0 {
+            if let Some(detail) = not_running(host, container).await? {
+                let logs = host.log_tail(container, LOG_LINES).await;
+                return Ok(Gate::Exited { detail, logs });
+            }
         }
         probes += 1;
         match http::get("127.0.0.1", port, probe, PROBE_TIMEOUT).await {

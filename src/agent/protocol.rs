@@ -106,6 +106,10 @@ pub struct DeploySpec {
     /// moves (`BLUEGREEN_URL` names the color); a non-zero exit stops the host's deploy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_switch_command: Option<Vec<String>>,
+    /// `pre-switch-on: host`: HTTP checks the agent runs itself against the idle color
+    /// instead of a command in a container (`checks.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_switch_checks: Vec<super::checks::HttpCheck>,
 }
 
 /// When the agent pulls the image of a deploy (`--pull`, the input `pull`).

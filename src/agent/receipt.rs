@@ -16,10 +16,12 @@ use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use std::time::Duration;
 
-/// How often the log is read again while it has not caught up with the end of the window
-/// (Docker copies the proxy's stdout asynchronously), and how long between.
-const LOG_READS: u32 = 4;
-const LOG_SETTLE: Duration = Duration::from_millis(50);
+/// How long the followed log may stay silent before the read stops: Docker copies the proxy's
+/// stdout asynchronously, so the lines of the window's end may come a moment late. The read
+/// stops earlier as soon as a line ends past the window or the window holds as many requests
+/// as the counters counted, and in any case after [`LOG_READ_MAX`].
+const LOG_IDLE: Duration = Duration::from_millis(100);
+const LOG_READ_MAX: Duration = Duration::from_secs(10);
 
 /// The counters at the switch.
 #[derive(Debug, Clone)]
@@ -62,25 +64,8 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
         baseline_from = baseline_from.max(since);
     }
     let windows = [(mark.at, to), (baseline_from, mark.at)];
-    let mut read = logged(host, app, windows).await;
-    for _ in 1..LOG_READS {
-        match &read {
-            // Complete: a line ends at or after the window (the log keeps the proxy's order),
-            // or as many lines as the counters counted.
-            Ok(l)
-                if l.latest_ms >= to.timestamp_millis()
-                    || l.windows[0].requests >= during.requests =>
-            {
-                break
-            }
-            Err(_) => break,
-            Ok(_) => {
-                tokio::time::sleep(LOG_SETTLE).await;
-                read = logged(host, app, windows).await;
-            }
-        }
-    }
-    let (during_times, before) = match read.map(|l| l.windows) {
+    let read = logged(host, app, windows, during.requests).await;
+    let (during_times, before) = match read {
         Ok([d, _]) if d.requests == 0 && during.requests > 0 => {
             notes.push(
                 "the proxy logs no requests (started by an earlier version): response times \
@@ -89,7 +74,7 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
             );
             (None, None)
         }
-        Ok([d, b]) => (Some(d.times()), Some(b.times())),
+        Ok([d, b]) => (Some(d), Some(b)),
         Err(e) => {
             notes.push(format!("the proxy's log could not be read ({e:#})"));
             (None, None)
@@ -114,7 +99,7 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Readings(Totals, Totals);
 
-const READING_GAP: Duration = Duration::from_millis(20);
+const READING_GAP: Duration = Duration::from_millis(5);
 
 async fn readings(host: &Host, app: &str) -> anyhow::Result<Readings> {
     let first = totals(host, app).await?;
@@ -213,22 +198,23 @@ async fn totals(host: &Host, app: &str) -> anyhow::Result<Totals> {
     })
 }
 
-/// What the proxy's log held: the requests of each window, and when its newest line ended.
-struct LogRead {
-    windows: [Tally; 2],
-    latest_ms: i64,
-}
-
-/// The requests of each window, read from the proxy container's log.
+/// The requests of each window (the first is the switch's), read from the proxy container's
+/// log, followed until it has caught up with the end of the first: a line ends past it (the
+/// log keeps the proxy's order, so every line of both windows came before), or the first holds
+/// `expected` requests (the counters'), or no line came for [`LOG_IDLE`].
 async fn logged(
     host: &Host,
     app: &str,
     windows: [(DateTime<Utc>, DateTime<Utc>); 2],
-) -> anyhow::Result<LogRead> {
+    expected: u64,
+) -> anyhow::Result<[Times; 2]> {
     let earliest = windows.iter().map(|w| w.0).min().unwrap_or(windows[0].0);
     let options = LogsOptions {
         stdout: true,
         stderr: false,
+        // Without requests in the window there is nothing to wait for: the log as it is
+        // holds the whole baseline.
+        follow: expected > 0,
         // Docker's `since` is in whole seconds: one second early, the lines filter the rest.
         since: i32::try_from(earliest.timestamp() - 1).unwrap_or(0),
         ..Default::default()
@@ -237,25 +223,34 @@ async fn logged(
     let mut stream = host.docker.logs(&name, Some(options));
     let mut tallies = [Tally::new()?, Tally::new()?];
     let bounds = windows.map(|(from, to)| (from.timestamp_millis(), to.timestamp_millis()));
-    let mut latest_ms = i64::MIN;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| anyhow::anyhow!("cannot read the log of {name}: {e}"))?;
+    let end_ms = bounds[0].1;
+    let deadline = tokio::time::Instant::now() + LOG_READ_MAX;
+    loop {
+        let wait = deadline.min(tokio::time::Instant::now() + LOG_IDLE);
+        let chunk = match tokio::time::timeout_at(wait, stream.next()).await {
+            // Silent for a while, or the log ended: what was read is the receipt's.
+            Err(_) | Ok(None) => break,
+            Ok(Some(chunk)) => {
+                chunk.map_err(|e| anyhow::anyhow!("cannot read the log of {name}: {e}"))?
+            }
+        };
+        let mut caught_up = false;
         for line in chunk.to_string().lines() {
             let Some(request) = parse_line(line) else {
                 continue;
             };
-            latest_ms = latest_ms.max(request.end_ms);
+            caught_up |= request.end_ms >= end_ms;
             for (tally, (from, to)) in tallies.iter_mut().zip(bounds) {
                 if (from..to).contains(&request.end_ms) {
                     tally.add(&request);
                 }
             }
         }
+        if caught_up || (expected > 0 && tallies[0].requests >= expected) {
+            break;
+        }
     }
-    Ok(LogRead {
-        windows: tallies,
-        latest_ms,
-    })
+    Ok(tallies.map(|t| t.times()))
 }
 
 /// One request's line.

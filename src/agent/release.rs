@@ -113,6 +113,7 @@ async fn run(host: &Host, spec: &ReleaseSpec) -> anyhow::Result<(Outcome, String
         duration_ms: started.elapsed().as_millis() as u64,
         log_tail: secrets_redacted(host.log_tail(&name, TAIL_LINES).await),
     };
+    full_output_to_stderr(host, &name).await;
     start::remove(host, &name).await?;
     let shown = serde_json::to_string(&spec.command).unwrap_or_default();
     match ended {
@@ -139,6 +140,29 @@ async fn run(host: &Host, spec: &ReleaseSpec) -> anyhow::Result<(Outcome, String
             Ok((Outcome::Failed, msg, result))
         }
     }
+}
+
+/// The release command's whole output, redacted, to the agent's stderr, streamed: the reply
+/// carries its last [`TAIL_LINES`] lines, SSM keeps the agent's stderr whole in S3 or
+/// CloudWatch Logs when the command is configured to (`output-s3-bucket`,
+/// `cloudwatch-log-group`), and a local run prints it.
+async fn full_output_to_stderr(host: &Host, name: &str) {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let options = bollard::query_parameters::LogsOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let mut stream = host.docker.logs(name, Some(options));
+    eprintln!("bluegreen: the release command's output, whole:");
+    while let Some(Ok(chunk)) = stream.next().await {
+        let mut err = std::io::stderr().lock();
+        for line in chunk.to_string().lines() {
+            let _ = writeln!(err, "  | {}", secrets::redact_text(line));
+        }
+    }
+    eprintln!("bluegreen: end of the release command's output");
 }
 
 fn secrets_redacted(lines: Vec<String>) -> Vec<String> {

@@ -89,7 +89,38 @@ pub struct DeployConfig {
     pub pull: Option<PullPolicy>,
     pub registry_credentials_from_ssm: Option<String>,
     pub container: super::options::ContainerOptions,
-    pub pre_switch_command: Option<Vec<String>>,
+    pub pre_switch: Option<PreSwitch>,
+}
+
+/// The smoke test before traffic moves (`pre-switch-command`, `pre-switch-on`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreSwitch {
+    /// A command in a container of the new image (`pre-switch-on: container`, the default).
+    Container(Vec<String>),
+    /// HTTP checks the agent runs itself (`pre-switch-on: host`).
+    Host(Vec<super::checks::HttpCheck>),
+}
+
+/// Where the pre-switch command runs: the values of `pre-switch-on`.
+pub const PRE_SWITCH_ON: [&str; 2] = ["container", "host"];
+
+impl PreSwitch {
+    /// The pre-switch command as `pre-switch-on` says to read it: argv (a JSON array or shell
+    /// words) for `container`, a check list for `host`. The error says what was expected.
+    pub fn parse(on: &str, command: &str) -> Result<PreSwitch, String> {
+        match on {
+            "container" => super::options::parse_command(command).map(PreSwitch::Container),
+            "host" => match super::checks::parse(command)? {
+                checks if checks.is_empty() => {
+                    Err("expected at least one check, `PATH [STATUS]` a line".into())
+                }
+                checks => Ok(PreSwitch::Host(checks)),
+            },
+            other => Err(format!(
+                "pre-switch-on {other:?}: expected container or host"
+            )),
+        }
+    }
 }
 
 impl DeployConfig {
@@ -119,7 +150,14 @@ impl DeployConfig {
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
             run_url: None,
             container: self.container.clone(),
-            pre_switch_command: self.pre_switch_command.clone(),
+            pre_switch_command: match &self.pre_switch {
+                Some(PreSwitch::Container(argv)) => Some(argv.clone()),
+                _ => None,
+            },
+            pre_switch_checks: match &self.pre_switch {
+                Some(PreSwitch::Host(checks)) => checks.clone(),
+                _ => vec![],
+            },
         }
     }
 }

@@ -56,6 +56,9 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
     if let Some(argv) = &spec.pre_switch_command {
         canonical["pre_switch_command"] = serde_json::json!(argv);
     }
+    if !spec.pre_switch_checks.is_empty() {
+        canonical["pre_switch_checks"] = serde_json::json!(spec.pre_switch_checks);
+    }
     if spec.stop_timeout_ms != super::protocol::DEFAULT_STOP_TIMEOUT_MS {
         canonical["stop_timeout_ms"] = serde_json::json!(spec.stop_timeout_ms);
     }

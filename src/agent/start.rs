@@ -294,11 +294,12 @@ pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<O
     Ok(Some(running))
 }
 
-/// How long a retire waits for Docker's answer to its stop: an app that honours its stop
-/// signal is gone by then; for one that does not, Docker goes on without us (it kills the
-/// container at its stop timeout whether or not the caller still waits: Docker 28 measured
-/// here), and a later deploy or recover finishes what a lost request left.
-const RETIRE_HANDOFF: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a retire waits for Docker's answer to its stop: long enough for the request to
+/// reach the daemon on its local socket, which then goes on without us (it sends the stop
+/// signal and kills the container at its stop timeout whether or not the caller still waits:
+/// Docker Engine 20.10, measured here). A later deploy or recover asks again for a container still
+/// running, should a request have been lost with a killed agent.
+const RETIRE_HANDOFF: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Takes a container the proxy no longer routes new requests to out of the way without
 /// waiting for it to stop: renamed [`state::retired_name`] (its name is free for the next
@@ -329,8 +330,8 @@ pub async fn retire(
 }
 
 /// `docker stop NAME` with the container's own stop timeout, waited for at most
-/// [`RETIRE_HANDOFF`]; an app still stopping then is left to Docker. A removed-meanwhile or
-/// already-stopped container is done.
+/// [`RETIRE_HANDOFF`]: a container still stopping then is left to Docker. A removed-meanwhile
+/// or already-stopped container is done.
 pub async fn stop_in_background(host: &Host, name: &str) {
     use bollard::query_parameters::StopContainerOptions;
     let stop = host

@@ -288,6 +288,13 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     if let Some(argv) = &spec.pre_switch_command {
         command_argv("--pre-switch-command", argv)?;
     }
+    super::checks::check_list(&spec.pre_switch_checks)
+        .map_err(|e| UsageError(format!("--pre-switch-command (pre-switch-on host): {e}")))?;
+    if spec.pre_switch_command.is_some() && !spec.pre_switch_checks.is_empty() {
+        return Err(UsageError(
+            "--pre-switch-command: a command and HTTP checks at once; expected one (pre-switch-on container or host)".into(),
+        ));
+    }
     spec.container
         .check()
         .map_err(|e| UsageError(format!("--{} {:?}: {}", e.input, e.value, e.expected)))?;

@@ -3,7 +3,7 @@
 
 use crate::agent::options::{strs, ContainerOptions, RawOptions};
 use crate::agent::protocol::{AgentRequest, DeploySpec, EnvVar, PullPolicy};
-use crate::agent::spec::{self, parse_env_lines, DeployConfig, DEFAULT_PROXY_IMAGE};
+use crate::agent::spec::{self, parse_env_lines, DeployConfig, PreSwitch, DEFAULT_PROXY_IMAGE};
 use crate::duration::parse_flag as parse_duration_arg;
 use crate::exit::{ExitCode, UsageError};
 use crate::fleet::{command, TargetArgs};
@@ -138,6 +138,10 @@ pub struct DeployArgs {
     /// words (never a shell). A non-zero exit stops the deploy with nothing switched.
     #[arg(long)]
     pub pre_switch_command: Option<String>,
+    /// Where the pre-switch command runs: container (a command in a container of the new
+    /// image) or host (HTTP checks the agent runs itself, `PATH [STATUS]` a line).
+    #[arg(long, value_parser = ["container", "host"], requires = "pre_switch_command")]
+    pub pre_switch_on: Option<String>,
 }
 
 /// The app's container options, applied to both colors and part of the version
@@ -259,11 +263,12 @@ impl DeployArgs {
             pull: self.pull,
             registry_credentials_from_ssm: self.registry_credentials_from_ssm.clone(),
             container: self.container.options()?,
-            pre_switch_command: self
+            pre_switch: self
                 .pre_switch_command
                 .as_deref()
                 .map(|c| {
-                    crate::agent::options::parse_command(c)
+                    let on = self.pre_switch_on.as_deref().unwrap_or("container");
+                    PreSwitch::parse(on, c)
                         .map_err(|e| UsageError(format!("--pre-switch-command {c:?}: {e}")))
                 })
                 .transpose()?,

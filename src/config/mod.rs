@@ -140,6 +140,10 @@ pub struct RunInputs {
     /// moves (BLUEGREEN_URL names it): a JSON array of argv or shell words.
     #[arg(long)]
     pub pre_switch_command: Option<String>,
+    /// Where the pre-switch command runs: container (a command in the new image) or host
+    /// (HTTP checks the agent runs, `PATH [STATUS]` a line).
+    #[arg(long)]
+    pub pre_switch_on: Option<String>,
     /// Release command (a migration), run once per deploy in the new image before any host
     /// switches: a JSON array of argv or shell words (never a shell).
     #[arg(long)]
@@ -299,7 +303,7 @@ impl RunConfig {
             registry_credentials_from_ssm: p
                 .registry_credentials_from_ssm(&inputs.registry_credentials_from_ssm)?,
             container: p.container(inputs)?,
-            pre_switch_command: p.command("pre-switch-command", &inputs.pre_switch_command)?,
+            pre_switch: p.pre_switch(&inputs.pre_switch_on, &inputs.pre_switch_command)?,
         };
         p.engine_limits(&deploy)?;
         Ok(RunConfig {

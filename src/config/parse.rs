@@ -355,6 +355,37 @@ impl Parser {
             .transpose()
     }
 
+    /// `pre-switch-command` read as `pre-switch-on` says; `pre-switch-on: host` alone is
+    /// refused rather than ignored.
+    pub(super) fn pre_switch(
+        &self,
+        on: &Option<String>,
+        command: &Option<String>,
+    ) -> Result<Option<crate::agent::spec::PreSwitch>, InputError> {
+        use crate::agent::spec::{PreSwitch, PRE_SWITCH_ON};
+        let on = given(on);
+        if let Some(v) = on.filter(|v| !PRE_SWITCH_ON.contains(v)) {
+            return Err(self.err(
+                "pre-switch-on",
+                v,
+                "not a place to run it",
+                "container or host",
+            ));
+        }
+        match (given(command), on) {
+            (None, Some(v @ "host")) => Err(self.err(
+                "pre-switch-on",
+                v,
+                "given without a pre-switch-command",
+                "a pre-switch-command to run there",
+            )),
+            (None, _) => Ok(None),
+            (Some(c), on) => PreSwitch::parse(on.unwrap_or("container"), c)
+                .map(Some)
+                .map_err(|e| self.err("pre-switch-command", c, "not read", &e)),
+        }
+    }
+
     /// The container options; a list input holds a value a line.
     pub(super) fn container(
         &self,

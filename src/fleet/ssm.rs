@@ -496,30 +496,44 @@ impl SsmTransport {
         })
     }
 
-    /// Says where the commands too many for a host's reply are: its agent wrote them to
-    /// stderr, which SSM keeps whole in S3 or CloudWatch Logs when configured.
+    /// Says where what did not fit a host's reply is: the commands too many for it, and the
+    /// release command's whole output (the reply carries its last lines). The agent wrote
+    /// them to its stderr, which SSM keeps whole in S3 or CloudWatch Logs when configured.
     fn note_left_out_commands(
         &self,
         reply: &AgentReply,
         command_id: &str,
         stderr_url: Option<&str>,
     ) {
-        if reply.commands_left_out == 0 {
-            return;
+        let hint = || {
+            self.settings
+                .output_hint(command_id, &reply.host, stderr_url, "stderr")
+        };
+        let scope = Scope::Host(reply.host.clone());
+        if reply.commands_left_out > 0 {
+            self.events.note(
+                &scope,
+                "commands",
+                StepStatus::Warning,
+                format!(
+                    "{} older commands are not in this report (a reply carries the newest {}); the agent wrote them to its stderr: {}",
+                    reply.commands_left_out,
+                    crate::agent::REPLY_COMMANDS,
+                    hint()
+                ),
+            );
         }
-        let hint = self
-            .settings
-            .output_hint(command_id, &reply.host, stderr_url, "stderr");
-        self.events.note(
-            &Scope::Host(reply.host.clone()),
-            "commands",
-            StepStatus::Warning,
-            format!(
-                "{} older commands are not in this report (a reply carries the newest {}); the agent wrote them to its stderr: {hint}",
-                reply.commands_left_out,
-                crate::agent::REPLY_COMMANDS
-            ),
-        );
+        if reply.release.as_ref().is_some_and(|r| r.ran) {
+            self.events.note(
+                &scope,
+                "release-output",
+                StepStatus::Ok,
+                format!(
+                    "the release command's whole output is on the agent's stderr: {}",
+                    hint()
+                ),
+            );
+        }
     }
 
     /// Cancels what has not ended, and reports those hosts as past the deadline.

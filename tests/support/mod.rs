@@ -85,6 +85,7 @@ impl TestApp {
             run_url: None,
             container: Default::default(),
             pre_switch_command: None,
+            pre_switch_checks: vec![],
         }
     }
 

@@ -258,6 +258,9 @@ impl Run<'_> {
     /// way to it), bounded by the health timeout. A non-zero exit stops this host's deploy
     /// with nothing switched.
     async fn pre_switch(&self, port: u16, mut env: Vec<EnvVar>) -> Result<(), Stop> {
+        if !self.spec.pre_switch_checks.is_empty() {
+            return self.pre_switch_checks(port).await;
+        }
         let Some(command) = &self.spec.pre_switch_command else {
             return Ok(());
         };
@@ -293,6 +296,29 @@ impl Run<'_> {
             message: format!("{why}; the live version keeps serving"),
             logs,
         })
+    }
+
+    /// `pre-switch-on: host`: the agent's own HTTP checks against the idle color, within the
+    /// health timeout. A check that does not answer as expected stops this host's deploy with
+    /// nothing switched.
+    async fn pre_switch_checks(&self, port: u16) -> Result<(), Stop> {
+        let spec = self.spec;
+        let t = self.timer(Step::PreSwitch);
+        let within = Duration::from_millis(spec.health_timeout_ms);
+        let host_header = spec.health_host.as_deref();
+        match super::checks::run(&spec.pre_switch_checks, port, host_header, within).await {
+            Ok(passed) => {
+                t.ok(passed);
+                Ok(())
+            }
+            Err(why) => {
+                let why = format!("the pre-switch check {why}");
+                t.fail(&why);
+                Err(Stop::failed(format!(
+                    "{why}; the live version keeps serving"
+                )))
+            }
+        }
     }
 
     fn timer(&self, step: Step) -> StepTimer {
