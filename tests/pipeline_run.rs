@@ -319,12 +319,15 @@ fn the_release_command_runs_once_before_the_switch_and_its_failure_switches_noth
     assert_eq!(m["release"]["host"], "local");
     let tail = m["release"]["log_tail"].as_array().unwrap();
     assert_eq!(tail.len(), 50, "the last 50 lines");
-    assert!(tail
-        .last()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .contains("done, exit 0"));
+    // Its stderr line ends it; Docker copies stdout and stderr apart, so the last two may
+    // swap in the log.
+    assert!(
+        tail.iter()
+            .rev()
+            .take(2)
+            .any(|l| l.as_str().unwrap().contains("done, exit 0")),
+        "{tail:?}"
+    );
     let s = summary(ws.path());
     assert!(s.contains("### Release") && s.contains("exited 0"), "{s}");
     let log = std::fs::read_to_string(ws.path().join("bluegreen-report/bluegreen.log")).unwrap();
@@ -367,6 +370,20 @@ fn the_release_command_runs_once_before_the_switch_and_its_failure_switches_noth
     let always = release("v2", "A=1", &["--release-always"]);
     assert_eq!(always.status.code(), Some(0), "{}", text(&always));
     assert!(releases().ends_with("v2\nv2\n"), "{}", releases());
+
+    // A rollback never runs the release command: v1 serves again, nothing was released.
+    let back = app
+        .cli()
+        .args(["rollback", "--target", "local", "--app", &app.app])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back));
+    assert_eq!(rt.block_on(app.through_proxy()).2, "v1");
+    assert!(releases().ends_with("v2\nv2\n"), "{}", releases());
+    let reply: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    let commands = reply["commands"].to_string();
+    assert!(!commands.contains("-release"), "{commands}");
 
     // Release inputs without a release command are refused, not ignored.
     let out = run(&app, ws.path(), "v2", &["--release-timeout", "1m"]);

@@ -630,3 +630,99 @@ async fn the_release_runs_on_the_first_host_before_any_batch_and_its_failure_dep
         server.assert_all_valid().await;
     }
 }
+
+/// The fleet's release ledger in Parameter Store: a digest released on one host is not
+/// released again when the next deploy's release host is another one (a replaced instance);
+/// `release-always` runs it there anyway.
+#[tokio::test]
+async fn a_digest_released_on_one_host_is_not_released_again_from_another() {
+    let shims = Shims::new();
+    let ids = instance_ids(2);
+    let image = format!("shop@sha256:{}", "c".repeat(64));
+    let live = json!({"SHIM_LIVE_IMAGE": image});
+    let server = SsmServer::start(config(
+        &shims,
+        &[
+            (ids[0].clone(), json!({ "env": live })),
+            (ids[1].clone(), json!({ "env": live })),
+        ],
+    ));
+    let joined = ids.join(",");
+    let run = |release_host: &str, extra: &[&str]| {
+        let ws = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+        for (k, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("INPUT_") || k.starts_with("GITHUB_"))
+        {
+            cmd.env_remove(k);
+        }
+        for (k, v) in server.cli_env() {
+            cmd.env(k, v);
+        }
+        let args: Vec<&str> = fleet_args("run", &joined)
+            .into_iter()
+            .map(|a| if a == "shop:2" { image.as_str() } else { a })
+            .collect();
+        let out = cmd
+            .current_dir(ws.path())
+            .args(args)
+            .args([
+                "--release-command",
+                "migrate up",
+                "--release-host",
+                release_host,
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let metrics: Value = serde_json::from_str(
+            &std::fs::read_to_string(ws.path().join("bluegreen-report/metrics.json")).unwrap(),
+        )
+        .unwrap();
+        metrics["release"].clone()
+    };
+    let releases = |id: &str| {
+        actions(&shims, id)
+            .iter()
+            .filter(|a| *a == "release")
+            .count()
+    };
+
+    let first = run(&ids[0], &[]);
+    assert_eq!(first["exit_code"], 0, "{first}");
+    assert_eq!((releases(&ids[0]), releases(&ids[1])), (1, 0));
+    let puts = server.requests_of("PutParameter").await;
+    assert!(
+        puts.iter().any(|r| {
+            r["body"]["Name"] == "/bluegreen/releases/bgs-shop/production"
+                && r["body"]["Value"].as_str() == Some(&format!("sha256:{}", "c".repeat(64)))
+        }),
+        "{puts:#?}"
+    );
+
+    let second = run(&ids[1], &[]);
+    assert_eq!(second["skipped"], true, "{second}");
+    assert!(
+        second["message"]
+            .as_str()
+            .unwrap()
+            .contains("the fleet's ledger"),
+        "{second}"
+    );
+    assert_eq!(
+        (releases(&ids[0]), releases(&ids[1])),
+        (1, 0),
+        "not released again on the other host"
+    );
+
+    let always = run(&ids[1], &["--release-always"]);
+    assert_eq!(always["exit_code"], 0, "{always}");
+    assert_eq!((releases(&ids[0]), releases(&ids[1])), (1, 1));
+    server.assert_all_valid().await;
+}

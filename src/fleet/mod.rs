@@ -5,6 +5,7 @@ pub mod fleet_lock;
 pub mod interrupt;
 pub mod poll;
 pub mod preflight;
+pub mod release_ledger;
 pub mod rollout;
 pub mod sibling;
 pub mod ssm;

@@ -22,6 +22,17 @@ impl Pipeline {
         };
         let _group = self.log.stage("release");
         let host = self.release_host(fleet)?;
+        let digest = crate::image::reference::ImageRef::parse(&spec.image)
+            .ok()
+            .and_then(|r| r.digest)
+            .map(|d| d.to_string());
+        if let Some(skipped) = self
+            .released_before(fleet, digest.as_deref(), &host)
+            .await?
+        {
+            found.release = Some(skipped);
+            return Ok(());
+        }
         let request = AgentRequest::Release(ReleaseSpec {
             deploy: spec.clone(),
             command: release.command.clone(),
@@ -74,12 +85,55 @@ impl Pipeline {
         } else {
             timer.fail(&reply.message);
         }
+        let ran = record.result.ran && !record.result.skipped;
         found.release = Some(record);
-        if ok {
-            Ok(())
-        } else {
-            Err(Stop::failure(reply.message))
+        if !ok {
+            return Err(Stop::failure(reply.message));
         }
+        if let (Fleet::Ssm(f), Some(digest), true) = (fleet, digest, ran) {
+            let (app, env) = (&spec.app, &self.config.environment);
+            crate::fleet::release_ledger::record(f.transport.client(), app, env, &digest)
+                .await
+                .map_err(|e| Stop::environment(format!("{e:#}; the release ran and exited 0")))?;
+        }
+        Ok(())
+    }
+
+    /// Over SSM, the fleet's release ledger (`fleet::release_ledger`): a digest released
+    /// before for this app and environment, whichever host ran it, is not released again
+    /// (unless `release-always`). `Some(record)` of the skip; `None` to run it.
+    async fn released_before(
+        &self,
+        fleet: &Fleet,
+        digest: Option<&str>,
+        host: &str,
+    ) -> Result<Option<ReleaseRecord>, Stop> {
+        let (Fleet::Ssm(f), Some(digest), Some(release)) = (fleet, digest, &self.config.release)
+        else {
+            return Ok(None);
+        };
+        if release.always {
+            return Ok(None);
+        }
+        let (app, env) = (&self.config.deploy.app, &self.config.environment);
+        let released = crate::fleet::release_ledger::released(f.transport.client(), app, env)
+            .await
+            .map_err(|e| Stop::environment(format!("{e:#}; nothing was switched")))?;
+        if !released.iter().any(|d| d == digest) {
+            return Ok(None);
+        }
+        let message = format!(
+            "{digest} was released for {env} before (the fleet's ledger {}): not run again (release-always: true runs it every deploy)",
+            crate::fleet::release_ledger::name(app, env)
+        );
+        self.events
+            .note(&Scope::Pipeline, "release", StepStatus::Skipped, &message);
+        Ok(Some(release_record(
+            host,
+            release,
+            message,
+            ReleaseResult::skipped(),
+        )))
     }
 
     /// `release-host` when it is one of the fleet's hosts, else the first host of the first

@@ -175,33 +175,14 @@ impl Run<'_> {
 
     /// Waits for the old color's requests in flight until its drain deadline (the proxy
     /// closes what is left then: long-lived connections), takes it out of the backend, and
-    /// keeps it running warm (or stops it with `--keep-warm 0`). Meanwhile the prior set aside,
-    /// no longer the rollback target, is retired: Docker stops it, nobody waits.
-    pub(super) async fn drain(
-        &mut self,
-        old: &Slot,
-        color: Color,
-        marker: &Marker,
-    ) -> Result<(), Stop> {
+    /// keeps it running warm (or stops it with `--keep-warm 0`).
+    pub(super) async fn drain(&mut self, old: &Slot, marker: &Marker) -> Result<(), Stop> {
         let (host, spec) = (self.host, self.spec);
         let t = self.timer(Step::Drain);
         let until = marker
             .drain_until
             .unwrap_or_else(|| drain::deadline(Duration::from_millis(spec.drain_ms)));
-        let aside = matches!(self.prior, super::Prior::Aside { .. })
-            .then(|| state::aside_name(&spec.app, color));
-        let retire = async {
-            match &aside {
-                Some(name) => start::retire(host, &spec.app, name, color, true)
-                    .await
-                    .map(Some),
-                None => Ok(None),
-            }
-        };
-        let (drained, retired) =
-            tokio::join!(drain::drain(host, &spec.app, old.color, until), retire);
-        let drained = drained?;
-        let retired = retired?;
+        let drained = drain::drain(host, &spec.app, old.color, until).await?;
         self.cut_at_deadline = Some(drained.cut);
         let warm = if spec.keep_warm_ms == 0 {
             start::stop(host, &old.name).await?;
@@ -212,15 +193,12 @@ impl Run<'_> {
                 spec.keep_warm_ms
             )
         };
-        let retired = retired
-            .map(|name| format!("; the prior it replaced stops as {name}"))
-            .unwrap_or_default();
         match drained.phrase(old.color) {
             Some(phrase) if drained.cut > 0 => {
-                t.finish(StepStatus::Warning, format!("{phrase}; {warm}{retired}"))
+                t.finish(StepStatus::Warning, format!("{phrase}; {warm}"))
             }
-            Some(phrase) => t.ok(format!("{phrase}; {warm}{retired}")),
-            None => t.ok(format!("{} drained; {warm}{retired}", old.name)),
+            Some(phrase) => t.ok(format!("{phrase}; {warm}")),
+            None => t.ok(format!("{} drained; {warm}", old.name)),
         };
         Ok(())
     }
@@ -260,8 +238,27 @@ impl Run<'_> {
             Some(phrase) => format!("{phrase}; {message}"),
             None => message,
         };
-        self.take_receipt().await;
-        self.stop_request_log().await;
+        // The receipt, the state after, and the retire of the prior replaced, at once: none
+        // waits for another.
+        let (host, app) = (self.host, self.spec.app.clone());
+        let after = async move {
+            match state::read(host, &app).await {
+                Ok(after) => Some(after.to_app_state().await),
+                Err(_) => None,
+            }
+        };
+        let set_aside = matches!(self.prior, super::Prior::Aside { .. });
+        let color = self.pair.idle_color();
+        let retire = retire_aside(
+            self.host,
+            &self.spec.app,
+            color,
+            set_aside && outcome == Outcome::Deployed,
+        );
+        let (after, (), ()) = tokio::join!(after, retire, async {
+            self.take_receipt().await;
+            self.stop_request_log().await;
+        });
         if outcome.is_success() {
             total.ok(&message);
         } else {
@@ -272,11 +269,27 @@ impl Run<'_> {
         r.first_deployment = outcome == Outcome::Deployed && self.pair.live().is_none();
         r.before = Some(self.before.clone());
         r.receipt = self.receipt.clone();
-        if let Ok(after) = state::read(self.host, &self.spec.app).await {
-            r.apps = vec![after.to_app_state().await];
-        }
+        r.apps = after.into_iter().collect();
         let entry = HistoryEntry::of(&r, Some(self.spec.image.clone()), self.spec.run_url.clone());
         history::keep(self.host, &self.spec.app, &mut r, entry);
         r
+    }
+}
+
+/// A deploy that went through retires the prior it set aside (the rollback target before it,
+/// replaced by the old live version): renamed, stopped by Docker, never waited for. A failure
+/// is only noted: the new version serves, and recovery retires a leftover later.
+async fn retire_aside(host: &crate::agent::Host, app: &str, color: Color, went_through: bool) {
+    if !went_through {
+        return;
+    }
+    let aside = state::aside_name(app, color);
+    if let Err(e) = start::retire(host, app, &aside, color, true).await {
+        host.events.note(
+            &host.scope,
+            Step::Drain.event(),
+            StepStatus::Warning,
+            format!("{e:#}; the next deploy or recover retires it"),
+        );
     }
 }

@@ -102,7 +102,7 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
         }
     };
     let (pair, fixed) =
-        recover::read_recovered(host, app, Some(&spec.proxy_image), recover::Tidy::Full).await?;
+        recover::read_recovered(host, app, Some(&spec.proxy_image), recover::Tidy::Quick).await?;
     let before = pair.to_app_state().await;
     pause_point(Step::State).await;
 
@@ -212,8 +212,7 @@ impl Run<'_> {
         self.confirm(&marker, &body).await?;
         pause_point(Step::Verified).await;
         if let Some(old) = &old {
-            self.drain(old, color, &marker).await?;
-            self.take_receipt().await;
+            self.drain(old, &marker).await?;
         }
         pause_point(Step::Drain).await;
         Ok(Done {
@@ -547,6 +546,27 @@ impl Run<'_> {
         }
     }
 
+    /// Removes the retired containers that have stopped and asks Docker to stop those whose
+    /// color has drained (`start::tidy_retired`); what it did is a note of the reply. A
+    /// failure is only noted: nothing of the deploy depends on it.
+    async fn tidy(&self) {
+        let pair = self.pair;
+        let live = pair.marker.as_ref().map(|m| (m.live, m.drain_until));
+        let host = self.host;
+        match start::tidy_retired(host, &pair.app, &pair.retired, live).await {
+            Ok(done) if done.is_empty() => {}
+            Ok(done) => host
+                .events
+                .note(&host.scope, "tidy", StepStatus::Ok, done.join("; ")),
+            Err(e) => host.events.note(
+                &host.scope,
+                "tidy",
+                StepStatus::Warning,
+                format!("{e:#}; a later deploy or recover tries again"),
+            ),
+        }
+    }
+
     /// The health gate, while the next proxy config is written and checked, so the switch
     /// after a green gate is a rename and one runtime API line. Returns the checked config.
     async fn gate(&mut self, color: Color, name: &str) -> Result<String, Stop> {
@@ -557,7 +577,9 @@ impl Run<'_> {
         let t = self.timer(Step::Ready);
         let timeout = Duration::from_millis(spec.health_timeout_ms);
         self.undo.push(Undo::Unstage);
-        let (gate, checked) = tokio::join!(
+        // The containers earlier commands retired are tidied meanwhile: Docker is idle while
+        // the app boots, and they are none of this deploy's business (see `tidy`).
+        let (gate, checked, ()) = tokio::join!(
             health::gate(host, name, port, spec.health_probe(), timeout),
             proxy::stage_and_check(
                 host,
@@ -566,6 +588,7 @@ impl Run<'_> {
                 self.pair.proxy.as_ref(),
                 &body
             ),
+            self.tidy(),
         );
         let (why, logs) = match gate? {
             Gate::Healthy { probes } => {
