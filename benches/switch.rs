@@ -212,6 +212,8 @@ fn main() {
         run_url: None,
         container: Default::default(),
         pre_switch_command: None,
+        canary: None,
+        alarms: vec![],
     };
     let run = |request: AgentRequest| {
         runtime.block_on(handle_with(request, &EventLog::new(), config.clone()))

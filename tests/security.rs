@@ -194,6 +194,8 @@ async fn a_proxy_line_that_opens_a_section_is_refused_before_any_change() {
             run_url: None,
             container: Default::default(),
             pre_switch_command: None,
+            canary: None,
+            alarms: vec![],
         };
         let config = AgentConfig {
             state_dir: state.path().to_path_buf(),

@@ -7,6 +7,7 @@
 //! A deploy reads like the runbook (see [`deploy`]): lock, read state, recover, pull, start the
 //! idle color, health gate, switch, verify, watch, drain, keep warm. Each step is a module.
 
+pub mod canary;
 pub mod deploy;
 pub mod drain;
 pub mod health;

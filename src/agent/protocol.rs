@@ -102,6 +102,14 @@ pub struct DeploySpec {
     /// moves (`BLUEGREEN_URL` names the color); a non-zero exit stops the host's deploy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_switch_command: Option<Vec<String>>,
+    /// `--strategy canary`: the new version's share of requests moves up step by step, each
+    /// step judged against the old version; `None` is a blue-green deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<super::canary::spec::CanarySpec>,
+    /// CloudWatch alarms (`--alarm`) whose state ALARM during a canary step or the verify
+    /// window aborts the deploy or switches it back, for both strategies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 /// When the agent pulls the image of a deploy (`--pull`, the input `pull`).

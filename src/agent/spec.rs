@@ -87,6 +87,9 @@ pub struct DeployConfig {
     pub registry_credentials_from_ssm: Option<String>,
     pub container: super::options::ContainerOptions,
     pub pre_switch_command: Option<Vec<String>>,
+    /// `None`: blue-green.
+    pub canary: Option<super::canary::spec::CanarySpec>,
+    pub alarms: Vec<String>,
 }
 
 impl DeployConfig {
@@ -116,6 +119,8 @@ impl DeployConfig {
             run_url: None,
             container: self.container.clone(),
             pre_switch_command: self.pre_switch_command.clone(),
+            canary: self.canary.clone(),
+            alarms: self.alarms.clone(),
         }
     }
 }

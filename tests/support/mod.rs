@@ -82,6 +82,8 @@ impl TestApp {
             run_url: None,
             container: Default::default(),
             pre_switch_command: None,
+            canary: None,
+            alarms: vec![],
         }
     }
 
