@@ -23,6 +23,7 @@ pub mod recover;
 pub mod registry_auth;
 pub mod release;
 pub mod render;
+pub mod request_log;
 pub mod rollback;
 pub mod secrets;
 pub mod spec;

@@ -7,4 +7,5 @@
 //! and the files a canary in progress shares with `bluegreen promote` and `abort`
 //! ([`CanaryProgress`], [`decision`]).
 
+pub mod analysis;
 pub mod spec;
