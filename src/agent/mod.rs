@@ -310,6 +310,7 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
         receipt: None,
         history: vec![],
         release: None,
+        canary: None,
     }
 }
 
@@ -317,6 +318,12 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
 /// characters of a reply). The older ones go to its stderr, which SSM keeps in full in S3 or
 /// CloudWatch Logs when the command is configured to ([`AgentReply::keep_newest_commands`]).
 pub const REPLY_COMMANDS: usize = 60;
+
+/// Canary intervals the agent's printed reply carries at most (the newest): a canary of
+/// [`canary::spec::MAX_STEPS`] steps each held by inconclusive intervals would not fit in the
+/// 24,000 characters SSM keeps next to the commands
+/// ([`crate::report::canary::CanaryRun::keep_newest_intervals`]).
+pub const REPLY_INTERVALS: usize = 20;
 
 /// In the order they started (a command is recorded when it ends, and the proxy's config
 /// check runs beside the health gate).

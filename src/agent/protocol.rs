@@ -429,6 +429,10 @@ pub struct AgentReply {
     /// How the release command ended (`release`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseResult>,
+    /// A canary deploy's steps, intervals and end; for `promote` and `abort`, the canary in
+    /// progress they were sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::report::canary::CanaryRun>,
 }
 
 /// One finished deploy or rollback on a host (`bluegreen history`).
@@ -546,6 +550,7 @@ mod tests {
             commands: vec![],
             commands_left_out: 0,
             release: None,
+            canary: None,
         };
         let out = format!(
             "pulling...\n{}\r\ntrailing\n",

@@ -28,6 +28,12 @@ pub fn reply(r: &AgentReply) -> String {
             );
         }
     }
+    if let Some(c) = &r.canary {
+        let _ = writeln!(out, "\ncanary: {}", c.line());
+        if !c.intervals.is_empty() {
+            out.push_str(&canary_table(c));
+        }
+    }
     if !r.apps.is_empty() {
         let _ = writeln!(out);
         out.push_str(&table(&r.apps));
@@ -78,6 +84,20 @@ pub fn history(entries: &[HistoryEntry]) -> String {
         }
     }
     out
+}
+
+/// A canary's intervals as columns: the cells of [`crate::report::canary::Interval::row`].
+pub fn canary_table(c: &crate::report::canary::CanaryRun) -> String {
+    use crate::report::canary::Interval;
+    let mut rows = vec![Interval::HEADER.map(|h| h.to_uppercase())];
+    for row in c.rows() {
+        let mut cells: [String; 6] = Default::default();
+        for (cell, text) in cells.iter_mut().zip(row) {
+            *cell = text;
+        }
+        rows.push(cells);
+    }
+    columns(&rows)
 }
 
 /// The status table: one row per app.

@@ -157,7 +157,7 @@ impl Interval {
         "Step",
         "Weight",
         "Requests new / old",
-        "Failed new / old",
+        "Failed share new / old",
         "Avg response new / old",
         "Verdict",
     ];
@@ -183,8 +183,17 @@ impl Interval {
                 ms_text(self.new.avg_ms()),
                 ms_text(self.old.avg_ms())
             ),
-            self.verdict.text(),
+            self.verdict_cell(),
         ]
+    }
+
+    /// The verdict, then what it could not take into account.
+    fn verdict_cell(&self) -> String {
+        let mut cell = self.verdict.text();
+        for note in &self.notes {
+            cell.push_str(&format!(" (note: {note})"));
+        }
+        cell
     }
 }
 
@@ -219,7 +228,7 @@ impl CanaryRun {
             |who: &Option<String>| who.as_ref().map(|w| format!(" by {w}")).unwrap_or_default();
         match &self.end {
             Some(CanaryEnd::Promoted { by: who }) => format!(
-                "promoted{} after {} ({}), {intervals}",
+                "promoted{} after {}, {intervals}; steps {}",
                 by(who),
                 self.reached_text(),
                 self.steps_line()
@@ -336,7 +345,7 @@ pub(crate) mod tests {
         run.reached = 4;
         assert_eq!(
             run.line(),
-            "promoted by octocat after step 4 of 4 (100 %) (5 %, 25 %, pause, 100 %), 2 intervals"
+            "promoted by octocat after step 4 of 4 (100 %), 2 intervals; steps 5 %, 25 %, pause, 100 %"
         );
         run.end = None;
         run.reached = 3;

@@ -40,6 +40,7 @@ fn reply(host: &str, action: &str, outcome: Outcome) -> AgentReply {
         commands: vec![],
         commands_left_out: 0,
         release: None,
+        canary: None,
     }
 }
 
