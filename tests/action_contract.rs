@@ -391,6 +391,23 @@ fn rollback_action_inputs_are_the_rollback_flags() {
 }
 
 #[test]
+fn promote_and_abort_action_inputs_are_their_commands_flags() {
+    let in_code: BTreeSet<String> = bluegreen::cli::canary::input_names().into_iter().collect();
+    for kind in ["promote", "abort"] {
+        let file = format!("{kind}/action.yml");
+        let in_yml: BTreeSet<String> = declared_inputs(&repo_file(&file))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(in_yml, in_code, "{file} inputs vs the {kind} flags");
+        assert_eq!(
+            declared_args(&repo_file(&file)),
+            [kind, "--from-action-inputs"]
+        );
+    }
+}
+
+#[test]
 fn rollback_step_switches_back_and_says_so_or_exits_3_with_nothing_to_roll_back() {
     let app = TestApp::new();
     for tag in ["v1", "v2"] {

@@ -288,6 +288,12 @@ pub async fn handle_with(
         AgentRequest::Recover { app } => recover::recover_request(&host, &app).await,
         AgentRequest::History { app } => history::history_request(&host, &app).await,
         AgentRequest::Release(spec) => release::release(&host, &spec).await,
+        AgentRequest::Promote(asked) => {
+            canary::decision::request(&host, canary::decision::Decision::Promote, &asked)
+        }
+        AgentRequest::Abort(asked) => {
+            canary::decision::request(&host, canary::decision::Decision::Abort, &asked)
+        }
     };
     // Nothing read from Parameter Store leaves the host in a reply.
     reply.map(secrets::redact_reply)

@@ -208,6 +208,27 @@ pub enum AgentRequest {
     },
     /// The release command, once, in a container of the new image (`release-command`).
     Release(ReleaseSpec),
+    /// `bluegreen promote`: the app's canary waiting at a pause step goes on. Recorded in a
+    /// file the deploy reads; never takes the app's lock (the waiting deploy holds it).
+    Promote(CanaryDecisionRequest),
+    /// `bluegreen abort`: the app's canary puts the new version's weight to 0 at its next
+    /// check. Recorded like `Promote`.
+    Abort(CanaryDecisionRequest),
+}
+
+/// Who decides about which canary: `promote` and `abort`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryDecisionRequest {
+    pub app: String,
+    /// Only the canary of this deploy; `None`: the one in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_id: Option<String>,
+    /// Who asked (the workflow's actor, or the user), kept with the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The workflow run that asked, kept with the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
 }
 
 /// The release phase's request: the deploy it comes before (image, environment, options),
@@ -273,6 +294,8 @@ impl AgentRequest {
             AgentRequest::Recover { .. } => "recover",
             AgentRequest::History { .. } => "history",
             AgentRequest::Release(_) => "release",
+            AgentRequest::Promote(_) => "promote",
+            AgentRequest::Abort(_) => "abort",
         }
     }
 
@@ -281,6 +304,7 @@ impl AgentRequest {
         match self {
             AgentRequest::Deploy(spec) => Some(&spec.app),
             AgentRequest::Release(r) => Some(&r.deploy.app),
+            AgentRequest::Promote(d) | AgentRequest::Abort(d) => Some(&d.app),
             AgentRequest::Rollback { app, .. }
             | AgentRequest::Recover { app }
             | AgentRequest::History { app } => Some(app),
@@ -313,6 +337,11 @@ pub enum Outcome {
     NotExpectedLive,
     /// The release command exited 0, or the digest was released before.
     Released,
+    /// `promote` or `abort`: the decision is recorded for the canary in progress.
+    DecisionRecorded,
+    /// `promote` or `abort`: no canary is in progress for the app on the host; nothing
+    /// recorded.
+    NoCanary,
 }
 
 impl Outcome {
@@ -324,7 +353,9 @@ impl Outcome {
             | Outcome::RolledBack
             | Outcome::Status
             | Outcome::Recovered
-            | Outcome::Released => ExitCode::Ok,
+            | Outcome::Released
+            | Outcome::DecisionRecorded => ExitCode::Ok,
+            Outcome::NoCanary => ExitCode::NoCanary,
             Outcome::NotExpectedLive => ExitCode::NotExpectedLive,
             Outcome::AutoRolledBack | Outcome::Failed => ExitCode::Failed,
             Outcome::NothingToRollBack => ExitCode::NothingToRollBack,

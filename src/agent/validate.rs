@@ -238,11 +238,46 @@ pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
         | AgentRequest::Recover { app }
         | AgentRequest::History { app } => app_name(app),
         AgentRequest::Status { app: None } => Ok(()),
+        AgentRequest::Promote(d) | AgentRequest::Abort(d) => canary_decision(d),
         AgentRequest::Release(r) => {
             deploy_spec(&r.deploy)?;
             command_argv("--release-command", &r.command)?;
             at_most("--release-timeout", r.timeout_ms, MAX_WAIT)
         }
+    }
+}
+
+/// `promote` and `abort`: the app, the deploy id, and who asked (kept in a file on the host).
+pub fn canary_decision(d: &super::protocol::CanaryDecisionRequest) -> Result<(), UsageError> {
+    app_name(&d.app)?;
+    if let Some(id) = &d.deploy_id {
+        deploy_id(id)?;
+    }
+    for (flag, value, max) in [("by", &d.by, 100), ("run_url", &d.run_url, 500)] {
+        if let Some(v) = value {
+            if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+                return Err(UsageError(format!(
+                    "{flag} {v:?}: expected 1-{max} characters without control characters"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--deploy-id`: a deploy id as `deploy` makes them (`20261201T120000Z-a1b2c3`).
+pub fn deploy_id(value: &str) -> Result<(), UsageError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--deploy-id {value:?}: expected a deploy id such as 20261201T120000Z-a1b2c3"
+        )))
     }
 }
 

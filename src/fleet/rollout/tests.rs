@@ -111,6 +111,9 @@ impl Transport for Scripted {
                     AgentRequest::Recover { .. } => Ok(reply(h, "recover", Outcome::Recovered)),
                     AgentRequest::History { .. } => Ok(reply(h, "history", Outcome::Status)),
                     AgentRequest::Release(_) => Ok(reply(h, "release", Outcome::Released)),
+                    AgentRequest::Promote(_) | AgentRequest::Abort(_) => {
+                        Ok(reply(h, request.action(), Outcome::NoCanary))
+                    }
                 };
                 HostRun {
                     host: h.clone(),

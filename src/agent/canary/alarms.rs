@@ -1,0 +1,1 @@
+//! CloudWatch alarms as an extra signal of a deploy (`--alarm`).
