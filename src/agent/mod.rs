@@ -140,6 +140,15 @@ impl Host {
         aws_sdk_ssm::Client::from_conf(config)
     }
 
+    /// A CloudWatch client (the host's region, the instance role) whose calls go into the
+    /// host's command log: the alarms of a deploy ([`canary::alarms::firing`]).
+    pub async fn cloudwatch_client(&self) -> aws_sdk_cloudwatch::Client {
+        let config = aws_sdk_cloudwatch::config::Builder::from(self.aws_config().await)
+            .interceptor(crate::aws::CallLog::interceptor(&self.events, &self.scope))
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
+    }
+
     /// An ECR client for `region` whose calls go into the host's command log.
     pub async fn ecr_client(&self, region: &str) -> aws_sdk_ecr::Client {
         let config = aws_sdk_ecr::config::Builder::from(self.aws_config().await)
