@@ -200,15 +200,11 @@ impl Interval {
 impl CanaryRun {
     /// The steps' weights, `5 %, 25 %, pause, 100 %`.
     pub fn steps_line(&self) -> String {
-        self.steps
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::agent::canary::spec::steps_text(&self.steps)
     }
 
     /// The step reached, as `step 2 of 4 (25 %)`.
-    fn reached_text(&self) -> String {
+    pub fn reached_text(&self) -> String {
         let at = self
             .reached
             .checked_sub(1)

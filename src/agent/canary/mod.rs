@@ -65,21 +65,9 @@ impl CanaryProgress {
         remove_if_present(&Self::path(app_dir))
     }
 
-    /// `step 3 of 5 (pause)` or `step 2 of 5 (25 %)`, with the weight now.
+    /// `step 3 of 5 (pause), weight 25 %`.
     pub fn where_text(&self) -> String {
-        let step = self
-            .run
-            .reached
-            .checked_sub(1)
-            .and_then(|i| self.run.steps.get(i))
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
-        format!(
-            "step {} of {}{step}, weight {} %",
-            self.run.reached,
-            self.run.steps.len(),
-            self.weight
-        )
+        format!("{}, weight {} %", self.run.reached_text(), self.weight)
     }
 }
 

@@ -147,12 +147,17 @@ impl CanarySpec {
 
     /// `5 %, 25 %, pause, 100 %`.
     pub fn steps_line(&self) -> String {
-        self.steps
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        steps_text(&self.steps)
     }
+}
+
+/// Steps as people read them: `5 %, 25 %, pause, 100 %`.
+pub fn steps_text(steps: &[CanaryStep]) -> String {
+    steps
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The canary flags or inputs as given (`None`: not given), named like the inputs.
