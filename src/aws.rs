@@ -5,7 +5,7 @@
 //!
 //! What a call names is read from its request body through an allow-list of identifier
 //! fields, so a command's script, an environment value or a parameter's value never reaches
-//! the log.
+//! the log. Bodies are JSON (ECR, SSM) or CBOR (CloudWatch speaks Smithy RPC v2 CBOR).
 
 use crate::report::{CommandRun, EventLog, Scope};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -33,6 +33,7 @@ const NAMING_FIELDS: &[&str] = &[
     "Name",
     "Names",
     "Path",
+    "AlarmNames",
 ];
 
 /// Values of a list shown before "+N more".
@@ -163,10 +164,16 @@ fn failure_of<E: std::fmt::Debug>(
         return "no answer".into();
     };
     let status = response.status().as_u16();
+    // CloudWatch (RPC v2 CBOR, compatible with its older query protocol) names the error in
+    // `x-amzn-query-error: Throttling;Sender`.
     let kind = response
         .headers()
         .get("x-amzn-errortype")
         .map(str::to_string)
+        .or_else(|| {
+            let query = response.headers().get("x-amzn-query-error")?;
+            query.split(';').next().map(str::to_string)
+        })
         .or_else(|| {
             let body: Value = serde_json::from_slice(response.body().bytes()?).ok()?;
             body.get("__type")?.as_str().map(str::to_string)
@@ -184,10 +191,15 @@ fn error_name(raw: &str) -> String {
     raw.rsplit('#').next().unwrap_or(raw).to_string()
 }
 
-/// What a JSON request body names, through [`NAMING_FIELDS`]: `InstanceIds=i-1,i-2`.
+/// What a JSON or CBOR request body names, through [`NAMING_FIELDS`]: `InstanceIds=i-1,i-2`.
 fn names_in_request(body: &[u8]) -> String {
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
-        return String::new();
+    let fields = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => return String::new(),
+        Err(_) => match cbor_strings(body) {
+            Some(fields) => fields,
+            None => return String::new(),
+        },
     };
     NAMING_FIELDS
         .iter()
@@ -197,6 +209,67 @@ fn names_in_request(body: &[u8]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The string and list-of-strings fields of a CBOR map, as JSON (everything else, nested
+/// maps and numbers, is left out: no naming field is one); `None` when the body is no map.
+fn cbor_strings(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+    use aws_smithy_cbor::data::Type;
+    use aws_smithy_cbor::Decoder;
+    fn string_list(d: &mut Decoder<'_>) -> Option<Value> {
+        let mut items = Vec::new();
+        match d.list().ok()? {
+            Some(n) => {
+                for _ in 0..n {
+                    items.push(Value::String(d.string().ok()?));
+                }
+            }
+            None => {
+                while d.datatype().ok()? != Type::Break {
+                    items.push(Value::String(d.string().ok()?));
+                }
+                d.skip().ok()?;
+            }
+        }
+        Some(Value::Array(items))
+    }
+    fn entry(d: &mut Decoder<'_>, out: &mut serde_json::Map<String, Value>) -> Option<()> {
+        let key = d.string().ok()?;
+        match d.datatype().ok()? {
+            Type::String | Type::StringIndef => {
+                out.insert(key, Value::String(d.string().ok()?));
+            }
+            Type::Array | Type::ArrayIndef => {
+                let start = d.position();
+                match string_list(d) {
+                    Some(list) => {
+                        out.insert(key, list);
+                    }
+                    None => {
+                        d.set_position(start);
+                        d.skip().ok()?;
+                    }
+                }
+            }
+            _ => d.skip().ok()?,
+        }
+        Some(())
+    }
+    let mut d = Decoder::new(body);
+    let mut out = serde_json::Map::new();
+    match d.map().ok()? {
+        Some(n) => {
+            for _ in 0..n {
+                entry(&mut d, &mut out)?;
+            }
+        }
+        None => {
+            while d.datatype().ok()? != Type::Break {
+                entry(&mut d, &mut out)?;
+            }
+        }
+    }
+    Some(out)
 }
 
 fn shown_value(value: &Value) -> Option<String> {
@@ -254,6 +327,32 @@ mod tests {
             "repositoryName=shop imageIds=v1,sha256:ab"
         );
         assert_eq!(names_in_request(b"not json"), "");
+    }
+
+    #[test]
+    fn a_cbor_request_names_its_alarms_and_nothing_else() {
+        // {"AlarmNames": ["a", "b"], "AlarmTypes": ["MetricAlarm"], "MaxRecords": 100,
+        //  "NextToken": "t"}, as the CloudWatch SDK encodes it (an indefinite map).
+        let mut body = Vec::new();
+        let value = ciborium::Value::Map(vec![
+            (
+                "AlarmNames".into(),
+                ciborium::Value::Array(vec!["a".into(), "b".into()]),
+            ),
+            (
+                "AlarmTypes".into(),
+                ciborium::Value::Array(vec!["MetricAlarm".into()]),
+            ),
+            ("MaxRecords".into(), 100.into()),
+            ("NextToken".into(), "t".into()),
+        ]);
+        ciborium::into_writer(&value, &mut body).unwrap();
+        assert_eq!(names_in_request(&body), "AlarmNames=a,b");
+        let mut indefinite = vec![0xbf];
+        indefinite.extend_from_slice(&body[1..]);
+        indefinite.push(0xff);
+        assert_eq!(names_in_request(&indefinite), "AlarmNames=a,b");
+        assert_eq!(names_in_request(&[0xff, 0x00]), "");
     }
 
     #[test]

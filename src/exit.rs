@@ -20,6 +20,8 @@ pub enum ExitCode {
     Environment = 5,
     /// `rollback --expect-live`: the live version is not the expected one; nothing changed.
     NotExpectedLive = 6,
+    /// `promote` or `abort`: no host had a canary in progress for the app; nothing recorded.
+    NoCanary = 7,
 }
 
 impl ExitCode {

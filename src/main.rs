@@ -49,6 +49,12 @@ enum Command {
     },
     /// Revert an interrupted (unverified) switch to the last verified version.
     Recover(cli::recover::RecoverCmd),
+    /// Let the app's canary waiting at a pause step go on (recorded on each host; a canary
+    /// not yet paused passes its next pause without waiting).
+    Promote(cli::canary::DecideCmd),
+    /// Abort the app's canary: the new version's weight goes to 0 and the host is left as
+    /// before the deploy.
+    Abort(cli::canary::DecideCmd),
     /// Host agent: run one request on this host and print one marked JSON reply line.
     #[command(hide = true)]
     Agent(cli::agent::AgentArgs),
@@ -111,6 +117,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Completions { shell } => print_completions(shell),
         Command::Man { dir } => write_man_pages(dir.as_deref()),
         Command::Recover(cmd) => cli::recover::recover(cmd).await,
+        Command::Promote(cmd) => {
+            cli::canary::decide(bluegreen::agent::canary::decision::Decision::Promote, cmd).await
+        }
+        Command::Abort(cmd) => {
+            cli::canary::decide(bluegreen::agent::canary::decision::Decision::Abort, cmd).await
+        }
     }
 }
 

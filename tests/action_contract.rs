@@ -391,6 +391,23 @@ fn rollback_action_inputs_are_the_rollback_flags() {
 }
 
 #[test]
+fn promote_and_abort_action_inputs_are_their_commands_flags() {
+    let in_code: BTreeSet<String> = bluegreen::cli::canary::input_names().into_iter().collect();
+    for kind in ["promote", "abort"] {
+        let file = format!("{kind}/action.yml");
+        let in_yml: BTreeSet<String> = declared_inputs(&repo_file(&file))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(in_yml, in_code, "{file} inputs vs the {kind} flags");
+        assert_eq!(
+            declared_args(&repo_file(&file)),
+            [kind, "--from-action-inputs"]
+        );
+    }
+}
+
+#[test]
 fn rollback_step_switches_back_and_says_so_or_exits_3_with_nothing_to_roll_back() {
     let app = TestApp::new();
     for tag in ["v1", "v2"] {
@@ -453,4 +470,75 @@ fn rollback_step_switches_back_and_says_so_or_exits_3_with_nothing_to_roll_back(
         "{}",
         text(&out)
     );
+}
+
+/// The promote and abort sub-actions as the runner runs them, against this host: with no
+/// canary, exit 7 and `status: no-canary`; with a canary in progress (its progress file, and
+/// its deploy holding the app's lock, here this test), the decision is recorded for it.
+#[test]
+fn promote_and_abort_steps_record_a_decision_or_say_there_is_no_canary() {
+    use bluegreen::agent::canary::decision::{CanaryDecision, Decision};
+    let app = TestApp::new();
+    let state = app.state_dir.display().to_string();
+    let extra = [("BLUEGREEN_STATE_DIR", state.as_str())];
+    let inputs = [("app", app.app.as_str()), ("target", "local")];
+    let app_dir = app.state_dir.join("apps").join(&app.app);
+    std::fs::create_dir_all(&app_dir).unwrap();
+
+    let args = declared_args(&repo_file("promote/action.yml"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let step = RunnerStep::new();
+    let out = step.run("promote/action.yml", &args, &inputs, &extra);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(
+        step.outputs().get("status").map(String::as_str),
+        Some("no-canary")
+    );
+    assert!(
+        step.summary().contains("promote: no-canary"),
+        "{}",
+        step.summary()
+    );
+    assert!(
+        step.summary().contains("no canary in progress"),
+        "{}",
+        step.summary()
+    );
+
+    let progress = serde_json::json!({
+        "deploy_id": "d-42", "image": "shop:v2", "new_color": "green", "weight": 25,
+        "started_at": "2026-12-03T10:00:00Z", "updated_at": "2026-12-03T10:01:00Z",
+        "run": {"steps": [5, 25, "pause", 100], "reached": 3,
+                "paused_since": "2026-12-03T10:01:00Z", "intervals": []}
+    });
+    std::fs::write(app_dir.join("canary.json"), progress.to_string()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lock = rt
+        .block_on(bluegreen::agent::lock::AppLock::acquire(
+            &app_dir.join("lock"),
+            std::time::Duration::ZERO,
+            "deploy d-42",
+        ))
+        .unwrap()
+        .unwrap();
+    let args = declared_args(&repo_file("abort/action.yml"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let step = RunnerStep::new();
+    let out = step.run("abort/action.yml", &args, &inputs, &extra);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        step.outputs().get("status").map(String::as_str),
+        Some("recorded")
+    );
+    assert!(
+        step.summary()
+            .contains("The canary: waiting for promote or abort at step 3 of 4 (pause)"),
+        "{}",
+        step.summary()
+    );
+    let decided = CanaryDecision::for_deploy(&app_dir, "d-42")
+        .unwrap()
+        .unwrap();
+    assert_eq!(decided.decision, Decision::Abort);
+    drop(lock);
 }

@@ -129,6 +129,42 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         stdout.contains("health gate on /health (timeout 5s)"),
         "{stdout}"
     );
+    assert!(
+        !stdout.contains("canary:"),
+        "blue-green by default: {stdout}"
+    );
+    assert!(app.containers().is_empty(), "{:?}", app.containers());
+
+    // A canary's plan says its steps and its rule; its alarms are named.
+    let out = run(
+        &app,
+        ws.path(),
+        "v1",
+        &[
+            "--dry-run",
+            "--strategy=canary",
+            "--canary-steps=10,pause,100",
+            "--canary-max-error-rate=0.5%",
+            "--alarms=shop-5xx",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout.contains("canary:  steps 10 %, pause, 100 % of 30s each")
+            && stdout.contains("fails above 0.5% failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("alarms:  shop-5xx"), "{stdout}");
+    // A canary setting without the canary strategy is refused, naming it.
+    let out = run(
+        &app,
+        ws.path(),
+        "v1",
+        &["--dry-run", "--canary-interval=10s"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--canary-interval"), "{}", text(&out));
     assert!(app.containers().is_empty(), "{:?}", app.containers());
 }
 

@@ -1,13 +1,15 @@
 //! The release pins every action to one agent image by digest (`scripts/pin-release`, run by
-//! .github/workflows/release.yml): `runs.image` of the three actions and the agent image the
+//! .github/workflows/release.yml): `runs.image` of the five actions and the agent image the
 //! deploying ones pass to every host; a tag is refused and changes nothing.
 
 use std::path::Path;
 use std::process::Command;
 
-const FILES: [&str; 3] = [
+const FILES: [&str; 5] = [
     "action.yml",
     "rollback/action.yml",
+    "promote/action.yml",
+    "abort/action.yml",
     "workflows-lint/action.yml",
 ];
 

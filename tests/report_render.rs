@@ -183,3 +183,38 @@ fn a_huge_fleet_keeps_every_table_whole_and_the_chart_under_mermaids_limit() {
         assert!(sections.len() <= 2 + bluegreen::report::timeline::MAX_CHART_HOSTS);
     }
 }
+
+#[test]
+fn a_canary_run_renders_one_whole_table_per_host() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/report/canary-run.json"
+    );
+    let report: RunReport = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let facts = ReportFacts::from_report(&report);
+    for doc in [
+        render_summary(&report, &facts, &links()),
+        render_comment(&report, &facts, &links()),
+    ] {
+        let found = read(&doc);
+        let separators = doc.lines().filter(|l| l.starts_with("|---")).count();
+        assert_eq!(found.tables.len(), separators, "every table parses");
+        for (header, rows) in &found.tables {
+            assert!(rows.iter().all(|r| r == header), "{header} {rows:?}");
+        }
+        // The two canary tables: a header each, six columns, a row per interval (5 and 2).
+        assert_eq!(
+            doc.matches("| Step | Weight | Requests new / old | Failed share new / old |")
+                .count(),
+            2
+        );
+        let lens: Vec<usize> = found
+            .tables
+            .iter()
+            .filter(|(h, rows)| *h == 6 && rows.len() == 5)
+            .map(|(_, rows)| rows.len())
+            .collect();
+        assert_eq!(lens, [5], "the promoted host's five intervals");
+        assert_eq!(found.details.0, found.details.1, "folds balanced");
+    }
+}

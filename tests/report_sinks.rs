@@ -284,3 +284,103 @@ fn assert_tables_whole(doc: &str) {
         }
     }
 }
+
+/// A canary run on two hosts: one promoted at its pause by a person and went on to 100 %,
+/// the other aborted at 25 % (20.6 % of its requests failed, three times slower).
+fn canary_fixture() -> RunReport {
+    let text = std::fs::read_to_string(data("tests/data/report/canary-run.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_canary_run_renders_a_table_per_host_to_its_golden_files() {
+    let report = canary_fixture();
+    let facts = ReportFacts::from_report(&report);
+    let summary = render_summary(&report, &facts, &links());
+    let comment = render_comment(&report, &facts, &links());
+    for doc in [&summary, &comment] {
+        assert!(doc.contains(
+            "`i-0a1b2c3d4e5f60001`: promoted by octocat after step 5 of 5 (100 %), 5 intervals; \
+             steps 5 %, 25 %, pause, 50 %, 100 %"
+        ));
+        assert!(doc.contains(
+            "`i-0a1b2c3d4e5f60002`: aborted at step 2 of 5 (25 %), 2 intervals: 1 failed interval"
+        ));
+        assert!(doc.contains(
+            "| 2 | 25 % | 296 / 880 | 20.6 % / 0.11 % | 38.2 ms / 12.0 ms | fail: failed share 20.6 %"
+        ));
+        assert!(doc.contains("| 5 | 100 % | 1,207 / 0 | 0.08 % / - | 13.0 ms / - | pass (note: the old version got 0 requests"));
+    }
+    assert_golden("canary-summary.md", &summary);
+    assert_golden("canary-comment.md", &comment);
+}
+
+#[test]
+fn a_canary_run_metrics_validate_and_carry_each_interval() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("docs/metrics.schema.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let report = canary_fixture();
+    let metrics: serde_json::Value =
+        serde_json::from_str(&render_metrics(&report, &ReportFacts::from_report(&report)).unwrap())
+            .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&metrics)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let promoted = &metrics["hosts"][0]["canary"];
+    assert_eq!(
+        promoted["end"],
+        serde_json::json!({"verdict": "promoted", "by": "octocat"})
+    );
+    assert_eq!(
+        promoted["steps"],
+        serde_json::json!([5, 25, "pause", 50, 100])
+    );
+    assert_eq!(promoted["intervals"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        promoted["intervals"][4]["old"]["failed_share"],
+        serde_json::Value::Null
+    );
+    let failed = &metrics["hosts"][1]["canary"]["intervals"][1];
+    assert_eq!(failed["verdict"]["kind"], "fail");
+    assert_eq!(failed["new"]["failed"], 61);
+    let share = failed["new"]["failed_share"].as_f64().unwrap();
+    assert!((share - 61.0 / 296.0).abs() < 1e-9, "{share}");
+    assert_eq!(failed["old"]["avg_response_ms"], 12.0);
+    // A host without a canary has no key; a canary of an unknown verdict is refused.
+    let plain: serde_json::Value = serde_json::from_str(
+        &render_metrics(&fixture(), &ReportFacts::from_report(&fixture())).unwrap(),
+    )
+    .unwrap();
+    assert!(plain["hosts"][0].get("canary").is_none());
+    let mut broken = metrics.clone();
+    broken["hosts"][1]["canary"]["end"]["verdict"] = "paused".into();
+    assert!(!validator.is_valid(&broken));
+}
+
+/// A host's reply with a canary, as `deploy --format json` prints it, matches the reply's
+/// schema; a step that is neither a percentage nor `pause` does not.
+#[test]
+fn a_reply_with_a_canary_matches_the_reply_schema() {
+    let path = data("docs/schemas/agent-reply.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let canary = canary_fixture().hosts[1].canary.clone().unwrap();
+    let mut reply = bluegreen::agent::AgentReply::from_stdout(
+        r#"@@bluegreen-reply@@ {"host":"i-2","action":"deploy","outcome":"failed","message":"canary aborted"}"#,
+    )
+    .unwrap();
+    reply.canary = Some(canary);
+    let doc: serde_json::Value =
+        serde_json::from_str(&bluegreen::output::json_document(&reply).unwrap()).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(doc["canary"]["end"]["verdict"], "aborted");
+    let mut broken = doc.clone();
+    broken["canary"]["steps"][1] = "wait".into();
+    assert!(!validator.is_valid(&broken));
+}

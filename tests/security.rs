@@ -196,6 +196,8 @@ async fn a_proxy_line_that_opens_a_section_is_refused_before_any_change() {
             container: Default::default(),
             pre_switch_command: None,
             pre_switch_checks: vec![],
+            canary: None,
+            alarms: vec![],
         };
         let config = AgentConfig {
             state_dir: state.path().to_path_buf(),

@@ -283,6 +283,58 @@ async fn status_by_tag_and_rollback_with_nothing_to_roll_back() {
     );
 }
 
+/// A decision goes to every host at once: it succeeds where a canary runs (the first batch)
+/// and the other hosts have none; with a canary nowhere it exits 7.
+#[tokio::test]
+async fn promote_and_abort_reach_every_host_and_succeed_where_a_canary_runs() {
+    let shims = Shims::new();
+    let ids = instance_ids(3);
+    let canary = json!({"env": {"SHIM_CANARY": "decision_recorded"}});
+    let server = SsmServer::start(config(
+        &shims,
+        &[
+            (ids[0].clone(), canary),
+            (ids[1].clone(), json!({})),
+            (ids[2].clone(), json!({})),
+        ],
+    ));
+    let all = ids.join(",");
+    let some = ids[1..].join(",");
+    for (command, hosts, code) in [
+        ("promote", all.as_str(), 0),
+        ("abort", all.as_str(), 0),
+        ("promote", some.as_str(), 7),
+    ] {
+        let mut args = vec![
+            command,
+            "--target",
+            "ssm",
+            "--instance-ids",
+            hosts,
+            "--app",
+            "bgs-shop",
+            "--agent-image",
+            "bluegreen-action:local",
+        ];
+        args.extend(FAST_POLL);
+        let out = bluegreen(Some(&server), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{command} on {hosts}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for id in &ids {
+        let seen = actions(&shims, id);
+        assert!(
+            seen.iter().any(|a| a == "promote") && seen.iter().any(|a| a == "abort"),
+            "{id}: {seen:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn bad_deploy_values_fail_with_exit_2_before_any_aws_call() {
     let shims = Shims::new();

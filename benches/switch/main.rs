@@ -195,6 +195,8 @@ impl Bench {
             container: Default::default(),
             pre_switch_command: None,
             pre_switch_checks: vec![],
+            canary: None,
+            alarms: vec![],
         }
     }
 

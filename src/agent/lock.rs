@@ -68,6 +68,32 @@ impl Drop for AppLock {
     }
 }
 
+/// Whether an agent holds the lock at `path` now, found without taking it for any work: one
+/// non-blocking shared `flock` attempt on a descriptor of its own, released at once, that
+/// never writes the holder's name. (A deploy that tries to take the lock in that instant
+/// retries 50 ms later, as it does for any holder.) No lock file: nobody holds it.
+pub fn is_held(path: &Path) -> anyhow::Result<bool> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open the lock file {}", path.display()))
+        }
+    };
+    // SAFETY: flock only reads the descriptor, which `file` keeps open for the call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if rc == 0 {
+        // Closing the file (dropping it) releases the shared lock.
+        return Ok(false);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(true)
+    } else {
+        Err(err).context("flock on the app lock file failed")
+    }
+}
+
 /// One non-blocking `flock(LOCK_EX)` attempt: true when taken, false when held elsewhere.
 fn try_flock(file: &File) -> anyhow::Result<bool> {
     // SAFETY: flock only reads the descriptor, which `file` keeps open for the call.
@@ -102,6 +128,26 @@ mod tests {
         assert_eq!(busy.holder, "deploy d1");
         assert!(busy.waited >= Duration::from_millis(120));
         drop(first);
+        assert!(AppLock::acquire(&path, Duration::ZERO, "deploy d2")
+            .await
+            .unwrap()
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_probe_sees_a_holder_and_leaves_its_name_and_the_lock_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        assert!(!is_held(&path).unwrap(), "no file: nobody holds it");
+        let held = AppLock::acquire(&path, Duration::ZERO, "deploy d1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(is_held(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "deploy d1");
+        drop(held);
+        assert!(!is_held(&path).unwrap());
+        // The probe released what it took: a deploy takes the lock at once.
         assert!(AppLock::acquire(&path, Duration::ZERO, "deploy d2")
             .await
             .unwrap()

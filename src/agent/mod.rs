@@ -7,6 +7,7 @@
 //! A deploy reads like the runbook (see [`deploy`]): lock, read state, recover, pull, start the
 //! idle color, health gate, switch, verify, watch, drain, keep warm. Each step is a module.
 
+pub mod canary;
 pub mod checks;
 pub mod deploy;
 pub mod drain;
@@ -23,6 +24,7 @@ pub mod recover;
 pub mod registry_auth;
 pub mod release;
 pub mod render;
+pub mod request_log;
 pub mod rollback;
 pub mod secrets;
 pub mod spec;
@@ -137,6 +139,15 @@ impl Host {
             .interceptor(crate::aws::CallLog::interceptor(&self.events, &self.scope))
             .build();
         aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    /// A CloudWatch client (the host's region, the instance role) whose calls go into the
+    /// host's command log: the alarms of a deploy ([`canary::alarms::firing`]).
+    pub async fn cloudwatch_client(&self) -> aws_sdk_cloudwatch::Client {
+        let config = aws_sdk_cloudwatch::config::Builder::from(self.aws_config().await)
+            .interceptor(crate::aws::CallLog::interceptor(&self.events, &self.scope))
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
     /// An ECR client for `region` whose calls go into the host's command log.
@@ -287,6 +298,12 @@ pub async fn handle_with(
         AgentRequest::Recover { app } => recover::recover_request(&host, &app).await,
         AgentRequest::History { app } => history::history_request(&host, &app).await,
         AgentRequest::Release(spec) => release::release(&host, &spec).await,
+        AgentRequest::Promote(asked) => {
+            canary::decision::request(&host, canary::decision::Decision::Promote, &asked)
+        }
+        AgentRequest::Abort(asked) => {
+            canary::decision::request(&host, canary::decision::Decision::Abort, &asked)
+        }
     };
     // Nothing read from Parameter Store leaves the host in a reply.
     reply.map(secrets::redact_reply)
@@ -309,6 +326,7 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
         receipt: None,
         history: vec![],
         release: None,
+        canary: None,
     }
 }
 
@@ -316,6 +334,12 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
 /// characters of a reply). The older ones go to its stderr, which SSM keeps in full in S3 or
 /// CloudWatch Logs when the command is configured to ([`AgentReply::keep_newest_commands`]).
 pub const REPLY_COMMANDS: usize = 60;
+
+/// Canary intervals the agent's printed reply carries at most (the newest): a canary of
+/// [`canary::spec::MAX_STEPS`] steps each held by inconclusive intervals would not fit in the
+/// 24,000 characters SSM keeps next to the commands
+/// ([`crate::report::canary::CanaryRun::keep_newest_intervals`]).
+pub const REPLY_INTERVALS: usize = 20;
 
 /// In the order they started (a command is recorded when it ends, and the proxy's config
 /// check runs beside the health gate).

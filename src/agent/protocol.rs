@@ -110,6 +110,14 @@ pub struct DeploySpec {
     /// instead of a command in a container (`checks.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_switch_checks: Vec<super::checks::HttpCheck>,
+    /// `--strategy canary`: the new version's share of requests moves up step by step, each
+    /// step judged against the old version; `None` is a blue-green deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<super::canary::spec::CanarySpec>,
+    /// CloudWatch alarms (`--alarm`) whose state ALARM during a canary step or the verify
+    /// window aborts the deploy or switches it back, for both strategies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 /// When the agent pulls the image of a deploy (`--pull`, the input `pull`).
@@ -215,6 +223,27 @@ pub enum AgentRequest {
     },
     /// The release command, once, in a container of the new image (`release-command`).
     Release(ReleaseSpec),
+    /// `bluegreen promote`: the app's canary waiting at a pause step goes on. Recorded in a
+    /// file the deploy reads; never takes the app's lock (the waiting deploy holds it).
+    Promote(CanaryDecisionRequest),
+    /// `bluegreen abort`: the app's canary puts the new version's weight to 0 at its next
+    /// check. Recorded like `Promote`.
+    Abort(CanaryDecisionRequest),
+}
+
+/// Who decides about which canary: `promote` and `abort`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryDecisionRequest {
+    pub app: String,
+    /// Only the canary of this deploy; `None`: the one in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_id: Option<String>,
+    /// Who asked (the workflow's actor, or the user), kept with the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The workflow run that asked, kept with the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
 }
 
 /// The release phase's request: the deploy it comes before (image, environment, options),
@@ -280,6 +309,8 @@ impl AgentRequest {
             AgentRequest::Recover { .. } => "recover",
             AgentRequest::History { .. } => "history",
             AgentRequest::Release(_) => "release",
+            AgentRequest::Promote(_) => "promote",
+            AgentRequest::Abort(_) => "abort",
         }
     }
 
@@ -288,6 +319,7 @@ impl AgentRequest {
         match self {
             AgentRequest::Deploy(spec) => Some(&spec.app),
             AgentRequest::Release(r) => Some(&r.deploy.app),
+            AgentRequest::Promote(d) | AgentRequest::Abort(d) => Some(&d.app),
             AgentRequest::Rollback { app, .. }
             | AgentRequest::Recover { app }
             | AgentRequest::History { app } => Some(app),
@@ -320,6 +352,11 @@ pub enum Outcome {
     NotExpectedLive,
     /// The release command exited 0, or the digest was released before.
     Released,
+    /// `promote` or `abort`: the decision is recorded for the canary in progress.
+    DecisionRecorded,
+    /// `promote` or `abort`: no canary is in progress for the app on the host; nothing
+    /// recorded.
+    NoCanary,
 }
 
 impl Outcome {
@@ -331,7 +368,9 @@ impl Outcome {
             | Outcome::RolledBack
             | Outcome::Status
             | Outcome::Recovered
-            | Outcome::Released => ExitCode::Ok,
+            | Outcome::Released
+            | Outcome::DecisionRecorded => ExitCode::Ok,
+            Outcome::NoCanary => ExitCode::NoCanary,
             Outcome::NotExpectedLive => ExitCode::NotExpectedLive,
             Outcome::AutoRolledBack | Outcome::Failed => ExitCode::Failed,
             Outcome::NothingToRollBack => ExitCode::NothingToRollBack,
@@ -436,6 +475,10 @@ pub struct AgentReply {
     /// How the release command ended (`release`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseResult>,
+    /// A canary deploy's steps, intervals and end; for `promote` and `abort`, the canary in
+    /// progress they were sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::report::canary::CanaryRun>,
 }
 
 /// One finished deploy or rollback on a host (`bluegreen history`).
@@ -553,6 +596,7 @@ mod tests {
             commands: vec![],
             commands_left_out: 0,
             release: None,
+            canary: None,
         };
         let out = format!(
             "pulling...\n{}\r\ntrailing\n",

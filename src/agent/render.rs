@@ -28,6 +28,12 @@ pub fn reply(r: &AgentReply) -> String {
             );
         }
     }
+    if let Some(c) = &r.canary {
+        let _ = writeln!(out, "\ncanary: {}", c.line());
+        if !c.intervals.is_empty() {
+            out.push_str(&canary_table(c));
+        }
+    }
     if !r.apps.is_empty() {
         let _ = writeln!(out);
         out.push_str(&table(&r.apps));
@@ -78,6 +84,20 @@ pub fn history(entries: &[HistoryEntry]) -> String {
         }
     }
     out
+}
+
+/// A canary's intervals as columns: the cells of [`crate::report::canary::Interval::row`].
+pub fn canary_table(c: &crate::report::canary::CanaryRun) -> String {
+    use crate::report::canary::Interval;
+    let mut rows = vec![Interval::HEADER.map(|h| h.to_uppercase())];
+    for row in c.rows() {
+        let mut cells: [String; 6] = Default::default();
+        for (cell, text) in cells.iter_mut().zip(row) {
+            *cell = text;
+        }
+        rows.push(cells);
+    }
+    columns(&rows)
 }
 
 /// The status table: one row per app.
@@ -170,4 +190,45 @@ fn health(h: Health) -> &'static str {
 
 fn short_digest(d: Option<&str>) -> String {
     d.map_or("-".into(), |d| d.chars().take(19).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_with_a_canary_shows_how_it_ended_and_a_row_per_interval() {
+        let mut r = AgentReply::from_stdout(
+            r#"@@bluegreen-reply@@ {"host":"i-1","action":"deploy","outcome":"failed","message":"canary aborted"}"#,
+        )
+        .unwrap();
+        r.canary = serde_json::from_value(serde_json::json!({
+            "steps": [5, 100], "reached": 1,
+            "end": {"verdict": "aborted", "reason": "1 failed interval"},
+            "intervals": [{
+                "step": 1, "weight": 5,
+                "from": "2026-12-03T10:00:00Z", "to": "2026-12-03T10:00:30Z",
+                "new": {"requests": 60, "http_5xx": 12, "errors": 0, "timed": 60, "response_ms_sum": 600},
+                "old": {"requests": 1140, "http_5xx": 0, "errors": 0, "timed": 1140, "response_ms_sum": 11400},
+                "verdict": {"kind": "fail", "reasons": ["failed share 20.0 %"]}
+            }]
+        }))
+        .unwrap();
+        let text = reply(&r);
+        assert!(
+            text.contains("canary: aborted at step 1 of 2 (5 %), 1 interval: 1 failed interval"),
+            "{text}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines
+            .iter()
+            .position(|l| l.starts_with("STEP  WEIGHT"))
+            .unwrap();
+        assert!(
+            lines[header + 1].starts_with("1     5 %     60 / 1,140")
+                && lines[header + 1].contains("20.0 % / 0.0 %")
+                && lines[header + 1].ends_with("fail: failed share 20.0 %"),
+            "{text}"
+        );
+    }
 }

@@ -141,6 +141,7 @@ mod tests {
             commands: vec![],
             commands_left_out: 0,
             release: None,
+            canary: None,
         };
         let out = redact_reply(reply);
         assert_eq!(out.log_tail, vec!["DATABASE_URL=***".to_string()]);

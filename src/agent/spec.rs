@@ -90,6 +90,9 @@ pub struct DeployConfig {
     pub registry_credentials_from_ssm: Option<String>,
     pub container: super::options::ContainerOptions,
     pub pre_switch: Option<PreSwitch>,
+    /// `None`: blue-green.
+    pub canary: Option<super::canary::spec::CanarySpec>,
+    pub alarms: Vec<String>,
 }
 
 /// The smoke test before traffic moves (`pre-switch-command`, `pre-switch-on`).
@@ -158,6 +161,8 @@ impl DeployConfig {
                 Some(PreSwitch::Host(checks)) => checks.clone(),
                 _ => vec![],
             },
+            canary: self.canary.clone(),
+            alarms: self.alarms.clone(),
         }
     }
 }

@@ -65,6 +65,12 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
     if !spec.container.is_default() {
         canonical["container"] = serde_json::to_value(&spec.container).unwrap_or_default();
     }
+    if let Some(canary) = &spec.canary {
+        canonical["canary"] = serde_json::to_value(canary).unwrap_or_default();
+    }
+    if !spec.alarms.is_empty() {
+        canonical["alarms"] = serde_json::json!(spec.alarms);
+    }
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
     h.update([0]);
@@ -172,8 +178,26 @@ mod tests {
                 Some("sha256:a")
             )
         );
+        // A request without a canary or alarms (an older CLI's) hashes as it did before
+        // they existed: the hash of a color deployed then is unchanged. (The value is
+        // sha256 of "s", a NUL and the sorted compact JSON of the nine fields of the first
+        // release, computed apart from this code.)
+        assert_eq!(
+            compute("s", &spec(), &[], None),
+            "sha256:3d4513a006208ddf958ef4d350df2f2206735bdaf75676edff7f59e889ae6972",
+        );
         let env = [var("A", "1"), var("B", "2")];
-        let tweaks: [fn(&mut DeploySpec); 9] = [
+        let tweaks: [fn(&mut DeploySpec); 12] = [
+            |s| {
+                s.canary = crate::agent::canary::spec::RawCanary {
+                    strategy: Some("canary"),
+                    ..Default::default()
+                }
+                .parse()
+                .unwrap()
+            },
+            |s| s.alarms = vec!["shop-5xx".into()],
+            |s| s.alarms = vec!["shop-p99".into()],
             |s| s.container.memory_bytes = Some(64 << 20),
             |s| s.container.command = Some(vec!["serve".into()]),
             |s| s.container_port = 81,

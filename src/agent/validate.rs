@@ -238,11 +238,46 @@ pub fn request(request: &AgentRequest) -> Result<(), UsageError> {
         | AgentRequest::Recover { app }
         | AgentRequest::History { app } => app_name(app),
         AgentRequest::Status { app: None } => Ok(()),
+        AgentRequest::Promote(d) | AgentRequest::Abort(d) => canary_decision(d),
         AgentRequest::Release(r) => {
             deploy_spec(&r.deploy)?;
             command_argv("--release-command", &r.command)?;
             at_most("--release-timeout", r.timeout_ms, MAX_WAIT)
         }
+    }
+}
+
+/// `promote` and `abort`: the app, the deploy id, and who asked (kept in a file on the host).
+pub fn canary_decision(d: &super::protocol::CanaryDecisionRequest) -> Result<(), UsageError> {
+    app_name(&d.app)?;
+    if let Some(id) = &d.deploy_id {
+        deploy_id(id)?;
+    }
+    for (flag, value, max) in [("by", &d.by, 100), ("run_url", &d.run_url, 500)] {
+        if let Some(v) = value {
+            if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+                return Err(UsageError(format!(
+                    "{flag} {v:?}: expected 1-{max} characters without control characters"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--deploy-id`: a deploy id as `deploy` makes them (`20261201T120000Z-a1b2c3`).
+pub fn deploy_id(value: &str) -> Result<(), UsageError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--deploy-id {value:?}: expected a deploy id such as 20261201T120000Z-a1b2c3"
+        )))
     }
 }
 
@@ -298,6 +333,10 @@ pub fn deploy_spec(spec: &DeploySpec) -> Result<(), UsageError> {
     spec.container
         .check()
         .map_err(|e| UsageError(format!("--{} {:?}: {}", e.input, e.value, e.expected)))?;
+    if let Some(canary) = &spec.canary {
+        super::canary::spec::check(canary).map_err(|e| UsageError(e.to_string()))?;
+    }
+    super::canary::spec::check_alarms(&spec.alarms).map_err(|e| UsageError(e.to_string()))?;
     at_most("--verify-window", spec.verify_window_ms, MAX_WAIT)?;
     at_most("--keep-warm", spec.keep_warm_ms, MAX_KEEP_WARM)?;
     at_most("--drain", spec.drain_ms, MAX_WAIT)?;
@@ -360,17 +399,28 @@ pub fn command_timeout_covers(
 ) -> Result<(), UsageError> {
     // Each part is bounded by its own maximum (checked first), so the sum cannot overflow u128.
     deploy_spec(spec)?;
+    let canary_ms = spec.canary.as_ref().map_or(0, |c| c.longest_ms());
     let needed_ms = u128::from(spec.health_timeout_ms)
         + u128::from(spec.verify_window_ms)
         + u128::from(spec.drain_ms)
+        + canary_ms
         + COMMAND_OVERHEAD.as_millis();
     if command_timeout.as_millis() > needed_ms {
         return Ok(());
     }
     let ms = |v: u64| short(Duration::from_millis(v));
     let needed = Duration::from_millis(u64::try_from(needed_ms).unwrap_or(u64::MAX));
+    let canary = if canary_ms > 0 {
+        format!(
+            " + the canary's longest {} (every step held by {} inconclusive intervals, every tolerated failure, every pause timed out)",
+            short(Duration::from_millis(u64::try_from(canary_ms).unwrap_or(u64::MAX))),
+            super::canary::spec::MAX_INCONCLUSIVE_HOLDS
+        )
+    } else {
+        String::new()
+    };
     Err(UsageError(format!(
-        "--command-timeout {}: expected more than --health-timeout {} + --verify-window {} + --drain {} + {} for the pull and the agent's start = {}; raise --command-timeout or lower the others",
+        "--command-timeout {}: expected more than --health-timeout {} + --verify-window {} + --drain {}{canary} + {} for the pull and the agent's start = {}; raise --command-timeout or lower the others",
         short(command_timeout),
         ms(spec.health_timeout_ms),
         ms(spec.verify_window_ms),
@@ -430,6 +480,18 @@ mod tests {
         ] {
             assert!(e.0.contains(part), "{e}");
         }
+        // A canary's longest run counts too: 16 intervals of 30 s and an hour's pause.
+        spec.canary = super::super::canary::spec::RawCanary {
+            strategy: Some("canary"),
+            canary_steps: Some("5,pause,100"),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        let e = command_timeout_covers(Duration::from_secs(600), &spec).unwrap_err();
+        assert!(e.0.contains("the canary's longest 1h 4m"), "{e}");
+        assert!(command_timeout_covers(Duration::from_secs(2 * 3600), &spec).is_ok());
+        spec.canary = None;
         // Out of range values are refused by name, never summed into an overflow.
         spec.drain_ms = u64::MAX;
         let e = command_timeout_covers(Duration::from_secs(600), &spec).unwrap_err();

@@ -28,6 +28,9 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<crate::exit::ExitCode>
     let events = crate::report::EventLog::new();
     let mut reply = crate::agent::handle(request, &events).await?;
     let left_out = reply.keep_newest_commands(crate::agent::REPLY_COMMANDS);
+    if let Some(canary) = reply.canary.as_mut() {
+        canary.keep_newest_intervals(crate::agent::REPLY_INTERVALS);
+    }
     eprint!("{}", left_out_section(&left_out));
     println!("{}", reply.to_marked_line()?);
     Ok(reply.outcome.exit_code())

@@ -1,6 +1,7 @@
 //! `bluegreen deploy`: the flags that describe what to deploy (the same on every transport),
 //! and the command that sends it to the target's hosts.
 
+use crate::agent::canary::spec::{parse_alarms, CanarySpec, RawCanary};
 use crate::agent::options::{strs, ContainerOptions, RawOptions};
 use crate::agent::protocol::{AgentRequest, DeploySpec, EnvVar, PullPolicy};
 use crate::agent::spec::{self, parse_env_lines, DeployConfig, PreSwitch, DEFAULT_PROXY_IMAGE};
@@ -142,6 +143,70 @@ pub struct DeployArgs {
     /// image) or host (HTTP checks the agent runs itself, `PATH [STATUS]` a line).
     #[arg(long, value_parser = ["container", "host"], requires = "pre_switch_command")]
     pub pre_switch_on: Option<String>,
+    #[command(flatten)]
+    pub canary: CanaryArgs,
+}
+
+/// How traffic moves to the new version, and the CloudWatch alarms watched while it does
+/// (docs/deploy.md, "Canary"). Every value is checked together by
+/// [`crate::agent::canary::spec::RawCanary::parse`], the one parser of the flags and the inputs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CanaryArgs {
+    /// bluegreen (all traffic at once, the default) or canary (the new version's share of
+    /// requests moves up step by step, each step judged against the old version).
+    #[arg(long, value_name = "bluegreen|canary")]
+    pub strategy: Option<String>,
+    /// Canary: the new version's share of requests at each step, in percent, strictly
+    /// increasing to 100; the word pause waits for `bluegreen promote` or `abort`
+    /// (default 5,25,50,100).
+    #[arg(long, value_name = "STEPS")]
+    pub canary_steps: Option<String>,
+    /// Canary: each step's analysis period (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub canary_interval: Option<String>,
+    /// Canary: requests the new version must get in an interval; fewer makes it
+    /// inconclusive (default 50).
+    #[arg(long, value_name = "N")]
+    pub canary_min_requests: Option<String>,
+    /// Canary: highest share of failed responses of the new version, unless twice the old
+    /// version's share is higher (default 1%).
+    #[arg(long, value_name = "PERCENT")]
+    pub canary_max_error_rate: Option<String>,
+    /// Canary: highest ratio of the new version's average response time to the old one's,
+    /// plus 5 ms (default 1.5).
+    #[arg(long, value_name = "RATIO")]
+    pub canary_max_latency_ratio: Option<String>,
+    /// Canary: failed intervals that abort it (default 1).
+    #[arg(long, value_name = "N")]
+    pub canary_failure_limit: Option<String>,
+    /// Canary: how long a pause step waits for promote or abort before it aborts (default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub canary_pause_timeout: Option<String>,
+    /// A CloudWatch alarm (repeatable): in state ALARM during a canary step or the verify
+    /// window, it aborts the deploy or switches it back.
+    #[arg(long = "alarm", value_name = "NAME")]
+    pub alarm: Vec<String>,
+}
+
+impl CanaryArgs {
+    /// The canary (`None` for blue-green) and the alarms; an error names the flag, the value
+    /// and what was expected.
+    pub fn parse(&self) -> Result<(Option<CanarySpec>, Vec<String>), UsageError> {
+        let raw = RawCanary {
+            strategy: self.strategy.as_deref(),
+            canary_steps: self.canary_steps.as_deref(),
+            canary_interval: self.canary_interval.as_deref(),
+            canary_min_requests: self.canary_min_requests.as_deref(),
+            canary_max_error_rate: self.canary_max_error_rate.as_deref(),
+            canary_max_latency_ratio: self.canary_max_latency_ratio.as_deref(),
+            canary_failure_limit: self.canary_failure_limit.as_deref(),
+            canary_pause_timeout: self.canary_pause_timeout.as_deref(),
+        };
+        let usage = |e: crate::agent::canary::spec::CanaryError| UsageError(e.to_string());
+        let canary = raw.parse().map_err(usage)?;
+        let alarms = parse_alarms(self.alarm.iter().map(String::as_str)).map_err(usage)?;
+        Ok((canary, alarms))
+    }
 }
 
 /// The app's container options, applied to both colors and part of the version
@@ -243,6 +308,7 @@ impl DeployArgs {
                 value: value.to_string(),
             });
         }
+        let (canary, alarms) = self.canary.parse()?;
         let settings = DeployConfig {
             app: self.app.clone(),
             image: self.image.clone(),
@@ -272,6 +338,8 @@ impl DeployArgs {
                         .map_err(|e| UsageError(format!("--pre-switch-command {c:?}: {e}")))
                 })
                 .transpose()?,
+            canary,
+            alarms,
         };
         Ok(DeploySpec {
             // A deploy from a workflow step names its run in the hosts' history.
@@ -299,4 +367,48 @@ fn read_env_file(path: &std::path::Path) -> anyhow::Result<Vec<EnvVar>> {
         ))
         .into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        canary: CanaryArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<(Option<CanarySpec>, Vec<String>), UsageError> {
+        let argv = std::iter::once("deploy").chain(args.iter().copied());
+        Flags::try_parse_from(argv).unwrap().canary.parse()
+    }
+
+    #[test]
+    fn canary_flags_parse_together_and_errors_name_the_flag() {
+        let (canary, alarms) = parse(&[
+            "--strategy=canary",
+            "--canary-steps=10,pause,100",
+            "--canary-max-latency-ratio=2",
+            "--alarm=shop-5xx",
+            "--alarm=shop-p99",
+        ])
+        .unwrap();
+        let canary = canary.unwrap();
+        assert_eq!(canary.steps_line(), "10 %, pause, 100 %");
+        assert_eq!(canary.max_latency_ratio_milli, 2_000);
+        assert_eq!(alarms, ["shop-5xx", "shop-p99"]);
+        // Alarms alone watch a blue-green deploy.
+        let (canary, alarms) = parse(&["--alarm=shop-5xx"]).unwrap();
+        assert_eq!((canary, alarms.len()), (None, 1));
+        let e = parse(&["--strategy=canary", "--canary-max-error-rate=2"]).unwrap_err();
+        assert!(
+            e.0.starts_with("--canary-max-error-rate \"2\": expected a percentage")
+                && e.0.contains("such as 1% or 0.5%"),
+            "{e}"
+        );
+        let e = parse(&["--canary-steps=5,100"]).unwrap_err();
+        assert!(e.0.contains("--strategy canary as well"), "{e}");
+    }
 }

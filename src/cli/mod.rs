@@ -5,6 +5,7 @@
 //! `fleet::command`.
 
 pub mod agent;
+pub mod canary;
 pub mod deploy;
 pub mod history;
 pub mod recover;

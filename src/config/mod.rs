@@ -144,6 +144,36 @@ pub struct RunInputs {
     /// (HTTP checks the agent runs, `PATH [STATUS]` a line).
     #[arg(long)]
     pub pre_switch_on: Option<String>,
+    /// bluegreen (all traffic at once) or canary (the new version's share of requests moves up
+    /// step by step, each step judged against the old version).
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Canary: the new version's share of requests at each step, in percent; pause waits for
+    /// promote or abort.
+    #[arg(long)]
+    pub canary_steps: Option<String>,
+    /// Canary: each step's analysis period.
+    #[arg(long)]
+    pub canary_interval: Option<String>,
+    /// Canary: requests the new version must get in an interval; fewer is inconclusive.
+    #[arg(long)]
+    pub canary_min_requests: Option<String>,
+    /// Canary: highest share of failed responses of the new version (1%, 0.5%).
+    #[arg(long)]
+    pub canary_max_error_rate: Option<String>,
+    /// Canary: highest ratio of the new version's average response time to the old one's.
+    #[arg(long)]
+    pub canary_max_latency_ratio: Option<String>,
+    /// Canary: failed intervals that abort it.
+    #[arg(long)]
+    pub canary_failure_limit: Option<String>,
+    /// Canary: how long a pause step waits for promote or abort.
+    #[arg(long)]
+    pub canary_pause_timeout: Option<String>,
+    /// CloudWatch alarms, one a line: one in state ALARM during a canary step or the verify
+    /// window aborts the deploy or switches it back.
+    #[arg(long)]
+    pub alarms: Option<String>,
     /// Release command (a migration), run once per deploy in the new image before any host
     /// switches: a JSON array of argv or shell words (never a shell).
     #[arg(long)]
@@ -304,6 +334,8 @@ impl RunConfig {
                 .registry_credentials_from_ssm(&inputs.registry_credentials_from_ssm)?,
             container: p.container(inputs)?,
             pre_switch: p.pre_switch(&inputs.pre_switch_on, &inputs.pre_switch_command)?,
+            canary: p.canary(inputs)?,
+            alarms: p.alarms(&inputs.alarms)?,
         };
         p.engine_limits(&deploy)?;
         Ok(RunConfig {
@@ -378,7 +410,20 @@ mod tests {
     #[test]
     fn bad_values_are_refused_not_defaulted() {
         type Case = (fn(&mut RunInputs), &'static str);
-        let cases: [Case; 18] = [
+        let cases: [Case; 22] = [
+            (|i| i.canary_steps = Some("5,25,100".into()), "canary-steps"),
+            (
+                |i| {
+                    i.strategy = Some("canary".into());
+                    i.canary_max_error_rate = Some("1".into());
+                },
+                "canary-max-error-rate",
+            ),
+            (|i| i.strategy = Some("linear".into()), "strategy"),
+            (
+                |i| i.alarms = Some("shop-5xx\nbad\u{7}name".into()),
+                "alarms",
+            ),
             (|i| i.pull = Some("sometimes".into()), "pull"),
             (
                 |i| i.registry_credentials_from_ssm = Some("/ci/creds/".into()),
@@ -413,6 +458,37 @@ mod tests {
             let e = RunConfig::from_inputs(&i, Origin::Action).unwrap_err();
             assert_eq!(e.name, input, "{e}");
         }
+    }
+
+    #[test]
+    fn a_canary_and_its_alarms_reach_the_spec() {
+        let mut i = minimal();
+        i.strategy = Some("canary".into());
+        i.canary_steps = Some("10,pause,100".into());
+        i.canary_max_error_rate = Some("0.5%".into());
+        i.alarms = Some("shop-5xx\n\n  shop-p99 \n".into());
+        let c = RunConfig::from_inputs(&i, Origin::Action).unwrap();
+        let spec = c.deploy.spec("repo:v1", "d-1");
+        let canary = spec.canary.expect("a canary");
+        assert_eq!(canary.steps_line(), "10 %, pause, 100 %");
+        assert_eq!(canary.max_error_rate_bp, 50);
+        assert_eq!(canary.interval_ms, 30_000, "the default");
+        assert_eq!(spec.alarms, ["shop-5xx", "shop-p99"]);
+        // The action passes `strategy: bluegreen` by default: still no canary.
+        i.strategy = Some("bluegreen".into());
+        i.canary_steps = None;
+        i.canary_max_error_rate = None;
+        let c = RunConfig::from_inputs(&i, Origin::Cli).unwrap();
+        assert_eq!(c.deploy.canary, None);
+        // An error names the input as its origin spells it, with the value.
+        i.strategy = Some("canary".into());
+        i.canary_interval = Some("100ms".into());
+        let e = RunConfig::from_inputs(&i, Origin::Cli).unwrap_err();
+        assert_eq!(
+            (e.name.as_str(), e.value.as_str()),
+            ("--canary-interval", "100ms")
+        );
+        assert!(e.expected.contains("from 1s to 1h"), "{e}");
     }
 
     #[test]

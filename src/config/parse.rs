@@ -386,6 +386,41 @@ impl Parser {
         }
     }
 
+    /// The canary (`None` for blue-green), through the one parser of the flags and inputs.
+    pub(super) fn canary(
+        &self,
+        inputs: &super::RunInputs,
+    ) -> Result<Option<crate::agent::canary::spec::CanarySpec>, InputError> {
+        fn one(v: &Option<String>) -> Option<&str> {
+            given(v).map(str::trim)
+        }
+        let raw = crate::agent::canary::spec::RawCanary {
+            strategy: one(&inputs.strategy),
+            canary_steps: one(&inputs.canary_steps),
+            canary_interval: one(&inputs.canary_interval),
+            canary_min_requests: one(&inputs.canary_min_requests),
+            canary_max_error_rate: one(&inputs.canary_max_error_rate),
+            canary_max_latency_ratio: one(&inputs.canary_max_latency_ratio),
+            canary_failure_limit: one(&inputs.canary_failure_limit),
+            canary_pause_timeout: one(&inputs.canary_pause_timeout),
+        };
+        raw.parse()
+            .map_err(|e| self.err(e.input, &e.value, "not a valid canary setting", &e.expected))
+    }
+
+    /// `alarms`: CloudWatch alarm names, one a line.
+    pub(super) fn alarms(&self, value: &Option<String>) -> Result<Vec<String>, InputError> {
+        let text = given(value).unwrap_or_default();
+        crate::agent::canary::spec::parse_alarms(text.lines()).map_err(|e| {
+            self.err(
+                "alarms",
+                &e.value,
+                "not a CloudWatch alarm name",
+                &e.expected,
+            )
+        })
+    }
+
     /// The container options; a list input holds a value a line.
     pub(super) fn container(
         &self,

@@ -153,6 +153,8 @@ fn ssm_comment(request: &AgentRequest) -> String {
         AgentRequest::Release(r) => {
             format!("bluegreen release {} {}", r.deploy.app, r.deploy.deploy_id)
         }
+        AgentRequest::Promote(d) => format!("bluegreen promote {}", d.app),
+        AgentRequest::Abort(d) => format!("bluegreen abort {}", d.app),
     }
 }
 

@@ -61,7 +61,11 @@ async fn repair_after_interrupt(
         AgentRequest::Rollback { app, .. } | AgentRequest::Recover { app } => Some(app.as_str()),
         // Its container is a stray the recovery removes.
         AgentRequest::Release(r) => Some(r.deploy.app.as_str()),
-        AgentRequest::Status { .. } | AgentRequest::History { .. } => None,
+        // A decision is one file written at once: nothing to put back.
+        AgentRequest::Status { .. }
+        | AgentRequest::History { .. }
+        | AgentRequest::Promote(_)
+        | AgentRequest::Abort(_) => None,
     };
     let Some(app) = app else {
         return format!("{signal}: stopped; a query leaves nothing to put back");

@@ -143,7 +143,12 @@ impl SsmFleet {
                 limits: self.limits,
                 rollback_on_budget: false,
             },
-            AgentRequest::Status { .. } | AgentRequest::History { .. } => RolloutPlan {
+            // A decision reaches every host at once: the canary runs on the first batch,
+            // and a host without one answers so without failing the others.
+            AgentRequest::Status { .. }
+            | AgentRequest::History { .. }
+            | AgentRequest::Promote(_)
+            | AgentRequest::Abort(_) => RolloutPlan {
                 limits: RolloutLimits {
                     batch_size: MAX_IDS_PER_COMMAND,
                     max_errors: self.hosts.len(),

@@ -275,6 +275,7 @@ mod tests {
             commands: vec![],
             commands_left_out: 0,
             release: None,
+            canary: None,
         }
     }
 

@@ -83,6 +83,29 @@ impl Pipeline {
             humantime::format_duration(d.drain),
             humantime::format_duration(d.keep_warm)
         );
+        if let Some(c) = &d.canary {
+            let ms = |v: u64| humantime::format_duration(std::time::Duration::from_millis(v));
+            let _ = writeln!(
+                out,
+                "  canary:  steps {} of {} each; at least {} requests an interval; fails above \
+                 {} failed (or twice the old version's) or {} x its response time + 5 ms; \
+                 aborts after {} failed interval(s); a pause waits {}",
+                c.steps_line(),
+                ms(c.interval_ms),
+                c.min_requests,
+                crate::agent::canary::spec::percent_text(c.max_error_rate_bp),
+                crate::agent::canary::spec::ratio_text(c.max_latency_ratio_milli),
+                c.failure_limit,
+                ms(c.pause_timeout_ms)
+            );
+        }
+        if !d.alarms.is_empty() {
+            let _ = writeln!(
+                out,
+                "  alarms:  {} (one in state ALARM aborts or switches back)",
+                d.alarms.join(", ")
+            );
+        }
         if let Some(r) = &self.config.release {
             let _ = writeln!(
                 out,

@@ -4,6 +4,7 @@
 //! job summary, `metrics.json`, the rollback sub-action and `status` all read these records.
 
 use crate::agent::protocol::{AgentReply, AppState, Color};
+use crate::report::canary::CanaryRun;
 use crate::report::receipt::Receipt;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,9 @@ pub struct HostRecord {
     /// What users saw during the host's switch, from its proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Receipt>,
+    /// The host's canary: its steps, each interval's figures and verdict, how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryRun>,
 }
 
 /// The color and image a rollback would return to.
@@ -81,6 +85,7 @@ impl HostRecord {
             message: reply.message.clone(),
             log_tail: reply.log_tail.clone(),
             receipt: reply.receipt.clone(),
+            canary: reply.canary.clone(),
         }
     }
 
@@ -99,6 +104,7 @@ impl HostRecord {
             message: message.to_string(),
             log_tail: Vec::new(),
             receipt: None,
+            canary: None,
         }
     }
 

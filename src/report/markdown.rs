@@ -6,6 +6,7 @@
 //! still too large it is rendered again with fewer rows. Cells are capped too, so one huge
 //! message cannot push a table over the limit.
 
+use crate::report::canary::Interval;
 use crate::report::facts::ReportFacts;
 use crate::report::hosts::HostRecord;
 use crate::report::model::RunReport;
@@ -93,6 +94,7 @@ fn summary_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         timeline_section(facts, rows),
         folded(&host_steps_section(facts, rows)),
         hosts_section(&report.hosts, rows),
+        canary_section(&report.hosts, rows),
         receipt_section(report, facts, rows),
         recommendations_section(facts),
         image_section(report),
@@ -113,6 +115,7 @@ fn comment_at(report: &RunReport, facts: &ReportFacts, links: &Links, rows: usiz
         reason_line(report),
         release_section(report),
         hosts_section(&report.hosts, rows),
+        canary_section(&report.hosts, rows),
         receipt_section(report, facts, rows),
         recommendations_section(facts),
         timeline_section(facts, rows),
@@ -264,6 +267,39 @@ fn hosts_section(hosts: &[HostRecord], rows: usize) -> String {
         rows,
     );
     format!("### Hosts\n\n{body}")
+}
+
+/// Each canary host: how its canary ended, then a row per analysis interval (the new
+/// version's figures beside the old one's, and the verdict). At most `rows` hosts.
+fn canary_section(hosts: &[HostRecord], rows: usize) -> String {
+    let canaries: Vec<_> = hosts
+        .iter()
+        .filter_map(|h| h.canary.as_ref().map(|c| (h, c)))
+        .collect();
+    if canaries.is_empty() {
+        return String::new();
+    }
+    let mut out = "### Canary\n".to_string();
+    for (h, c) in canaries.iter().take(rows.max(1)) {
+        out.push_str(&format!("\n`{}`: {}\n", cell(&h.host), inline(&c.line())));
+        if c.intervals_left_out > 0 {
+            out.push_str(&format!(
+                "\n_{} earlier interval(s) are left out of the host's reply._\n",
+                c.intervals_left_out
+            ));
+        }
+        if !c.intervals.is_empty() {
+            out.push('\n');
+            out.push_str(&table(&Interval::HEADER, c.rows(), rows));
+        }
+    }
+    if canaries.len() > rows.max(1) {
+        out.push_str(&format!(
+            "\n… and {} more canary host(s) in metrics.json\n",
+            canaries.len() - rows.max(1)
+        ));
+    }
+    out
 }
 
 /// What users saw during each switch: the fleet's sum, then one line per host that switched.

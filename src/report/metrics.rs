@@ -4,6 +4,7 @@
 //! a test validates this output against it. Adding an optional field keeps the version;
 //! renaming or removing one, or changing a meaning, bumps it.
 
+use crate::report::canary::{CanaryEnd, CanaryRun, ServerFigures, Verdict};
 use crate::report::event::StepStatus;
 use crate::report::facts::{Recommendation, ReportFacts};
 use crate::report::hosts::FleetColor;
@@ -81,6 +82,85 @@ pub struct HostMetric<'a> {
     pub rollback_target_color: Option<crate::agent::protocol::Color>,
     pub first_deployment: bool,
     pub receipt: Option<&'a Receipt>,
+    /// The host's canary (absent for a blue-green deploy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryMetrics<'a>>,
+}
+
+/// A host's canary: the record's counts, with each server's failed share and average
+/// response time worked out for dashboards.
+#[derive(Debug, Serialize)]
+pub struct CanaryMetrics<'a> {
+    pub steps: &'a [crate::agent::canary::spec::CanaryStep],
+    pub reached: usize,
+    /// `null` while the canary is in progress.
+    pub end: Option<&'a CanaryEnd>,
+    pub intervals: Vec<IntervalMetrics<'a>>,
+    pub intervals_left_out: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IntervalMetrics<'a> {
+    pub step: usize,
+    pub weight: u8,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub new: ServerMetrics,
+    pub old: ServerMetrics,
+    pub verdict: &'a Verdict,
+    pub notes: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerMetrics {
+    pub requests: u64,
+    pub http_5xx: u64,
+    pub errors: u64,
+    pub failed: u64,
+    /// 0 to 1; `null` without requests.
+    pub failed_share: Option<f64>,
+    /// Requests with a response time in the proxy's log, and their average.
+    pub timed: u64,
+    pub avg_response_ms: Option<f64>,
+}
+
+impl ServerMetrics {
+    fn of(f: &ServerFigures) -> ServerMetrics {
+        ServerMetrics {
+            requests: f.requests,
+            http_5xx: f.http_5xx,
+            errors: f.errors,
+            failed: f.failed(),
+            failed_share: f.failed_share(),
+            timed: f.timed,
+            avg_response_ms: f.avg_ms(),
+        }
+    }
+}
+
+impl<'a> CanaryMetrics<'a> {
+    fn of(run: &'a CanaryRun) -> CanaryMetrics<'a> {
+        CanaryMetrics {
+            steps: &run.steps,
+            reached: run.reached,
+            end: run.end.as_ref(),
+            intervals: run
+                .intervals
+                .iter()
+                .map(|i| IntervalMetrics {
+                    step: i.step,
+                    weight: i.weight,
+                    from: i.from,
+                    to: i.to,
+                    new: ServerMetrics::of(&i.new),
+                    old: ServerMetrics::of(&i.old),
+                    verdict: &i.verdict,
+                    notes: &i.notes,
+                })
+                .collect(),
+            intervals_left_out: run.intervals_left_out,
+        }
+    }
 }
 
 /// Builds the metrics record from the report and its derived facts.
@@ -134,6 +214,7 @@ pub fn metrics<'a>(report: &'a RunReport, facts: &'a ReportFacts) -> Metrics<'a>
                 rollback_target_color: h.rollback_target.as_ref().map(|t| t.color),
                 first_deployment: h.first_deployment,
                 receipt: h.receipt.as_ref(),
+                canary: h.canary.as_ref().map(CanaryMetrics::of),
             })
             .collect(),
         receipt: facts.receipt.as_ref(),

@@ -5,6 +5,7 @@
 //! GitHub sinks: [`github::publish`] (sticky PR comment, deployment statuses).
 //! Every sink writes through a [`Redactor`]. See `docs/report.md`.
 
+pub mod canary;
 pub mod cli;
 pub mod event;
 pub mod facts;

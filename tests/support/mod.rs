@@ -86,6 +86,8 @@ impl TestApp {
             container: Default::default(),
             pre_switch_command: None,
             pre_switch_checks: vec![],
+            canary: None,
+            alarms: vec![],
         }
     }
 

@@ -127,6 +127,7 @@ pub async fn sweep_after_cancel<T: Transport>(
         AgentRequest::Status { app } => (app.clone(), None),
         AgentRequest::History { app } => (Some(app.clone()), None),
         AgentRequest::Release(r) => (Some(r.deploy.app.clone()), None),
+        AgentRequest::Promote(d) | AgentRequest::Abort(d) => (Some(d.app.clone()), None),
     };
     let status = AgentRequest::Status { app };
     let runs = tokio::time::timeout(within, transport.run_batch(hosts, &status))

@@ -40,6 +40,7 @@ fn reply(host: &str, action: &str, outcome: Outcome) -> AgentReply {
         commands: vec![],
         commands_left_out: 0,
         release: None,
+        canary: None,
     }
 }
 
@@ -110,6 +111,9 @@ impl Transport for Scripted {
                     AgentRequest::Recover { .. } => Ok(reply(h, "recover", Outcome::Recovered)),
                     AgentRequest::History { .. } => Ok(reply(h, "history", Outcome::Status)),
                     AgentRequest::Release(_) => Ok(reply(h, "release", Outcome::Released)),
+                    AgentRequest::Promote(_) | AgentRequest::Abort(_) => {
+                        Ok(reply(h, request.action(), Outcome::NoCanary))
+                    }
                 };
                 HostRun {
                     host: h.clone(),
