@@ -17,6 +17,8 @@
 //!   answers 400, as Django's `ALLOWED_HOSTS` or Rails' host authorization do.
 //! - `LATENCY_MS` (default 0): every answer but `/health`'s waits this long (an app that takes
 //!   about 100 ms a request).
+//! - `ERROR_PERCENT` (0-100, default 0): that share of the answers but `/health`'s is a
+//!   `500`, spread evenly (a version that fails one request in five: `20`).
 //! - `IGNORE_SIGTERM=1`: the process ignores SIGTERM, as a PID 1 without a handler does (many
 //!   real services), so `docker stop` waits its whole stop timeout; otherwise SIGTERM ends it
 //!   at once, whatever it is serving.
@@ -45,6 +47,7 @@ use std::time::{Duration, Instant};
 struct Config {
     version: String,
     latency: Duration,
+    error_percent: u64,
     ready_after: Duration,
     fail_health: bool,
     slow: Duration,
@@ -141,6 +144,7 @@ fn main() {
         slow: Duration::from_millis(env_u64("SLOW_MS")),
         close_after_response: std::env::var("CLOSE_AFTER_RESPONSE").as_deref() == Ok("1"),
         latency: Duration::from_millis(env_u64("LATENCY_MS")),
+        error_percent: env_u64("ERROR_PERCENT").min(100),
     };
     if std::env::var("IGNORE_SIGTERM").as_deref() != Ok("1") {
         exit_on_sigterm();
@@ -215,6 +219,18 @@ fn stream_events(writer: &mut TcpStream, config: &Config) {
     }
 }
 
+/// Whether this answer is one of the `percent` in 100 that fail: the n-th answer fails when
+/// `n * percent / 100` went up, so failures are spread evenly over the answers.
+fn fails_now(percent: u64) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ANSWERS: AtomicU64 = AtomicU64::new(0);
+    if percent == 0 {
+        return false;
+    }
+    let n = ANSWERS.fetch_add(1, Ordering::Relaxed);
+    (n + 1) * percent / 100 > n * percent / 100
+}
+
 /// Serves requests on one connection until the client closes it.
 fn serve(stream: TcpStream, config: &Config, started: Instant) {
     let _ = stream.set_nodelay(true);
@@ -266,9 +282,12 @@ fn serve(stream: TcpStream, config: &Config, started: Instant) {
         if path != "/health" {
             std::thread::sleep(config.latency);
         }
+        let failing = path != "/health" && fails_now(config.error_percent);
         let allowed = config.allowed_hosts.is_empty()
             || config.allowed_hosts.iter().any(|h| *h == host_header);
-        let (status, body) = if allowed {
+        let (status, body) = if failing {
+            ("500 Internal Server Error", "ERROR_PERCENT\n".to_string())
+        } else if allowed {
             respond(path, config, started)
         } else {
             ("400 Bad Request", format!("Host {host_header:?} is not allowed\n"))

@@ -1,20 +1,23 @@
 //! The health gate: the new color must answer its health path with 2xx several times in a
 //! row before any traffic moves to it.
 //!
-//! Polling adapts: probes go out every 20 ms for the first second (most apps are ready by then,
+//! Polling adapts: probes go out every 10 ms for the first second (most apps are ready by then,
 //! and each one is a single loopback request), then the interval grows by half each miss up to
-//! 1 s, so a fast app is caught within ~20 ms of being ready and a slow one is not hammered.
-//! Once a probe passes, the confirming probes follow 5 ms apart. Every round before that also
-//! asks Docker whether the container still runs, so a crash fails the gate at once with the
-//! container's last log lines instead of waiting out the deadline (a container that answers
-//! its health path runs: the confirming rounds do not ask).
+//! 1 s, so a fast app is caught within ~10 ms of being ready and a slow one is not hammered.
+//! Once a probe passes, the confirming probes follow 5 ms apart. Docker is asked whether the
+//! container still runs at most every 100 ms (and on every round once polling slowed down),
+//! so a crash fails the gate at once with the container's last log lines instead of waiting
+//! out the deadline (a container that answers its health path runs: the confirming rounds do
+//! not ask).
 
 use super::{http, Host};
 use std::time::{Duration, Instant};
 
 /// Consecutive 2xx answers needed to pass the gate.
 pub const SUCCESSES: u32 = 3;
-const FIRST_INTERVAL: Duration = Duration::from_millis(20);
+const FIRST_INTERVAL: Duration = Duration::from_millis(10);
+/// How often the fast rounds ask Docker whether the container still runs.
+const STATE_EVERY: Duration = Duration::from_millis(100);
 /// How long probes stay at [`FIRST_INTERVAL`] before backing off.
 const FAST_PHASE: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(1);
@@ -55,6 +58,7 @@ pub async fn gate(
     let mut streak = 0;
     let mut probes = 0;
     let mut last = String::from("no probe answered yet");
+    let mut asked: Option<Instant> = None;
     loop {
         tokio::time::sleep(if streak > 0 {
             CONFIRM_INTERVAL
@@ -62,7 +66,8 @@ pub async fn gate(
             interval
         })
         .await;
-        if streak == 0 {
+        if streak == 0 && asked.is_none_or(|at| at.elapsed() >= STATE_EVERY) {
+            asked = Some(Instant::now());
             if let Some(detail) = not_running(host, container).await? {
                 let logs = host.log_tail(container, LOG_LINES).await;
                 return Ok(Gate::Exited { detail, logs });

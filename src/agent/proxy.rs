@@ -178,10 +178,31 @@ impl Ports {
     }
 }
 
-/// A color's server line: its container's address, `disabled` unless it is live.
+/// A server's full weight: all the requests when it is the only one enabled. A canary shares
+/// [`FULL_WEIGHT`] between the two colors, so a weight reads as a percentage.
+pub const FULL_WEIGHT: u8 = 100;
+
+/// A color's server line: its container's address, its weight, `disabled` unless it is live.
 pub fn server_line(color: Color, port: Option<u16>, live: Color) -> String {
     let disabled = if color == live { "" } else { " disabled" };
-    format!("  server {color} 127.0.0.1:{}{disabled}", port.unwrap_or(0))
+    format!(
+        "  server {color} 127.0.0.1:{} weight {FULL_WEIGHT}{disabled}",
+        port.unwrap_or(0)
+    )
+}
+
+/// A color's server line during a canary: both colors enabled, `new` at `weight` percent of
+/// the requests, the other at the rest.
+pub fn canary_line(color: Color, port: Option<u16>, new: Color, weight: u8) -> String {
+    let w = if color == new {
+        weight
+    } else {
+        FULL_WEIGHT.saturating_sub(weight)
+    };
+    format!(
+        "  server {color} 127.0.0.1:{} weight {w}",
+        port.unwrap_or(0)
+    )
 }
 
 /// The config body (everything after the state comment) with `live` enabled.
@@ -483,6 +504,7 @@ pub async fn route_to(
         app,
         &format!(
             "set server {BACKEND}/{live} addr 127.0.0.1 port {port}; \
+             set weight {BACKEND}/{live} {FULL_WEIGHT}; \
              set server {BACKEND}/{live} state ready; \
              set server {BACKEND}/{old} state {}",
             other.as_str()
@@ -510,6 +532,44 @@ fn is_address_note(line: &str) -> bool {
         || line.starts_with("no need to change")
         || line.starts_with("port changed from")
         || line.starts_with("IP changed")
+}
+
+/// A canary's share: `new` (its container on loopback `port`) gets `weight` percent of the
+/// requests, the other color the rest, both ready: one runtime API line. A weight of 0 takes
+/// the new version out of the rotation at once (an abort); its requests in flight finish.
+pub async fn share(
+    host: &Host,
+    app: &str,
+    new: Color,
+    port: u16,
+    weight: u8,
+) -> anyhow::Result<()> {
+    let old = new.other();
+    let rest = FULL_WEIGHT.saturating_sub(weight);
+    let answer = runtime(
+        host,
+        app,
+        &format!(
+            "set server {BACKEND}/{new} addr 127.0.0.1 port {port}; \
+             set weight {BACKEND}/{new} {weight}; \
+             set weight {BACKEND}/{old} {rest}; \
+             set server {BACKEND}/{new} state ready; \
+             set server {BACKEND}/{old} state ready"
+        ),
+    )
+    .await?;
+    let refused: Vec<&str> = answer
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_address_note(l))
+        .collect();
+    if !refused.is_empty() {
+        bail!(
+            "the proxy refused the weights {new} {weight} / {old} {rest}: {}",
+            refused.join(" | ")
+        );
+    }
+    Ok(())
 }
 
 /// What becomes of the color that is not live.
@@ -677,8 +737,8 @@ mod tests {
         };
         let ports = Ports::default().with(Color::Green, 40102);
         let body = render_body(&layout, Color::Green, ports);
-        assert!(body.contains("  server green 127.0.0.1:40102\n"));
-        assert!(body.contains("  server blue 127.0.0.1:0 disabled\n"));
+        assert!(body.contains("  server green 127.0.0.1:40102 weight 100\n"));
+        assert!(body.contains("  server blue 127.0.0.1:0 weight 100 disabled\n"));
         assert!(body.contains("bind 127.0.0.1:18100"));
         assert!(body.contains("  timeout server 5s\n"));
         assert!(

@@ -7,7 +7,8 @@
 //! (`proxy::create`). The log is read as a stream into two histograms: bounded memory, however
 //! many requests the window held.
 
-use super::proxy::{self, LOG_PREFIX};
+use super::proxy;
+use super::request_log::{self, LoggedRequest};
 use super::{state, stats, Host};
 use crate::report::receipt::{Counts, Receipt, Times};
 use bollard::query_parameters::LogsOptions;
@@ -20,7 +21,7 @@ use std::time::Duration;
 /// stdout asynchronously, so the lines of the window's end may come a moment late. The read
 /// stops earlier as soon as a line ends past the window or the window holds as many requests
 /// as the counters counted, and in any case after [`LOG_READ_MAX`].
-const LOG_IDLE: Duration = Duration::from_millis(100);
+const LOG_IDLE: Duration = Duration::from_millis(50);
 const LOG_READ_MAX: Duration = Duration::from_secs(10);
 
 /// The counters at the switch.
@@ -47,7 +48,15 @@ pub async fn mark(host: &Host, app: &str, logging_since: Option<DateTime<Utc>>) 
 pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
     let to = Utc::now();
     let mut notes = Vec::new();
-    let during = match (mark.readings, readings(host, app).await) {
+    let end = readings(host, app).await;
+    // The requests that ended in the window, as the log will show them: received in it, plus
+    // those in flight at its start, less those still in flight at its end.
+    let ended = match (&mark.readings, &end) {
+        (Some(before), Ok(after)) => (after.0.counts.requests + before.0.in_flight)
+            .checked_sub(before.0.counts.requests + after.0.in_flight),
+        _ => None,
+    };
+    let during = match (mark.readings, end) {
         (Some(before), Ok(after)) => after.since(&before).unwrap_or_else(|| {
             notes.push("the proxy's counters restarted during the switch".to_string());
             after.0.counts
@@ -64,7 +73,7 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
         baseline_from = baseline_from.max(since);
     }
     let windows = [(mark.at, to), (baseline_from, mark.at)];
-    let read = logged(host, app, windows, during.requests).await;
+    let read = logged(host, app, windows, ended.unwrap_or(during.requests)).await;
     let (during_times, before) = match read {
         Ok([d, _]) if d.requests == 0 && during.requests > 0 => {
             notes.push(
@@ -201,7 +210,8 @@ async fn totals(host: &Host, app: &str) -> anyhow::Result<Totals> {
 /// The requests of each window (the first is the switch's), read from the proxy container's
 /// log, followed until it has caught up with the end of the first: a line ends past it (the
 /// log keeps the proxy's order, so every line of both windows came before), or the first holds
-/// `expected` requests (the counters'), or no line came for [`LOG_IDLE`].
+/// the `expected` requests that ended in it (by the counters), or no line came for
+/// [`LOG_IDLE`].
 async fn logged(
     host: &Host,
     app: &str,
@@ -236,7 +246,7 @@ async fn logged(
         };
         let mut caught_up = false;
         for line in chunk.to_string().lines() {
-            let Some(request) = parse_line(line) else {
+            let Some(request) = request_log::parse(line) else {
                 continue;
             };
             caught_up |= request.end_ms >= end_ms;
@@ -251,42 +261,6 @@ async fn logged(
         }
     }
     Ok(tallies.map(|t| t.times()))
-}
-
-/// One request's line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Logged {
-    end_ms: i64,
-    status: i32,
-    active_ms: u64,
-    termination: String,
-}
-
-impl Logged {
-    /// Answered 5xx, never answered, or cut by the server.
-    fn failed(&self) -> bool {
-        self.status >= 500 || self.status <= 0 || self.termination.starts_with('S')
-    }
-}
-
-/// `bgreq 1796325944317 200 3 blue --`; anything else (the proxy's own messages) is `None`.
-fn parse_line(line: &str) -> Option<Logged> {
-    let mut words = line.split_whitespace();
-    if words.next()? != LOG_PREFIX {
-        return None;
-    }
-    let end_ms = words.next()?.parse().ok()?;
-    let status = words.next()?.parse().ok()?;
-    // `%Ta` is -1 for a request that never completed.
-    let active_ms = words.next()?.parse::<i64>().ok()?.max(0) as u64;
-    let _server = words.next()?;
-    let termination = words.next().unwrap_or("--").to_string();
-    Some(Logged {
-        end_ms,
-        status,
-        active_ms,
-        termination,
-    })
 }
 
 /// A window's requests: a count, the failures, and a histogram of active times.
@@ -308,10 +282,12 @@ impl Tally {
         })
     }
 
-    fn add(&mut self, r: &Logged) {
+    fn add(&mut self, r: &LoggedRequest) {
         self.requests += 1;
         self.failed += u64::from(r.failed());
-        self.times.saturating_record(r.active_ms.max(1));
+        // A request that never completed has no active time: it counts as failed, at 1 ms.
+        self.times
+            .saturating_record(r.active_ms.unwrap_or(0).max(1));
     }
 
     fn times(&self) -> Times {
@@ -336,35 +312,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_lines_are_read_and_other_lines_skipped() {
-        assert_eq!(
-            parse_line("bgreq 1796325944317 200 3 blue --"),
-            Some(Logged {
-                end_ms: 1_796_325_944_317,
-                status: 200,
-                active_ms: 3,
-                termination: "--".into()
-            })
-        );
-        let cut = parse_line("bgreq 1796325944317 -1 -1 green SD").unwrap();
-        assert!(cut.failed());
-        assert!(parse_line("bgreq 1796325944317 503 2001 <NOSRV> SC")
-            .unwrap()
-            .failed());
-        assert!(!parse_line("bgreq 1 200 1 blue --").unwrap().failed());
-        assert_eq!(parse_line("[NOTICE] (1) : New worker (8) forked"), None);
-        assert_eq!(parse_line("bgreq not-a-time 200 1 blue --"), None);
-        assert_eq!(parse_line("bgreq"), None);
-    }
-
-    #[test]
     fn a_tally_gives_percentiles_of_active_time() {
         let mut t = Tally::new().unwrap();
         for ms in 1..=100 {
-            t.add(&Logged {
+            t.add(&LoggedRequest {
                 end_ms: 0,
                 status: if ms == 100 { 502 } else { 200 },
-                active_ms: ms,
+                active_ms: Some(ms),
+                server: "blue".into(),
                 termination: "--".into(),
             });
         }

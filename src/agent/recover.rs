@@ -212,9 +212,18 @@ pub async fn recover(
     let mut fixed = Vec::new();
     let app = &pair.app;
     let dir = host.app_dir(app);
-    for leftover in ["haproxy.cfg.next", "haproxy.cfg.tmp"] {
+    // Recovery holds the app's lock: no canary runs, so its progress and a decision for it
+    // are a killed deploy's leftovers.
+    for leftover in [
+        super::canary::PROGRESS_FILE,
+        super::canary::decision::DECISION_FILE,
+        "haproxy.cfg.next",
+        "haproxy.cfg.tmp",
+    ] {
         if std::fs::remove_file(dir.join(leftover)).is_ok() {
-            fixed.push(format!("removed the unapplied {leftover}"));
+            fixed.push(format!(
+                "removed the leftover {leftover} of an interrupted command"
+            ));
         }
     }
     for stray in &pair.strays {

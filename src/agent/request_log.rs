@@ -1,8 +1,7 @@
 //! One line of the proxy's request log ([`super::proxy::LOG_FORMAT`]: `bgreq <end ms>
 //! <status> <active ms> <server> <termination>`), read once here for whoever needs it: the
-//! canary's response times per server ([`super::canary::analysis::ResponseTimes`]). The
-//! receipt reads the same lines with a parser of its own, written before this one; it can
-//! move to this one.
+//! canary's response times per server ([`super::canary::analysis::ResponseTimes`]) and the
+//! receipt's windows ([`super::receipt`]).
 
 use super::proxy::LOG_PREFIX;
 

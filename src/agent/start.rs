@@ -272,26 +272,25 @@ fn port_taken(e: &bollard::errors::Error) -> bool {
 /// can take its name, without losing it or stopping it (the new one gets a port of its own):
 /// it is renamed `<app>-<color>-prior`. The deploy retires it once the new version is proven,
 /// or puts it back if the new version fails. Returns whether it was running (warm).
-pub async fn set_aside(host: &Host, app: &str, color: Color) -> anyhow::Result<Option<bool>> {
-    let (name, aside) = (state::color_name(app, color), state::aside_name(app, color));
-    remove(host, &aside).await?;
-    let running = match host.docker.inspect_container(&name, None).await {
-        Ok(c) => c.state.and_then(|s| s.running).unwrap_or(false),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => return Ok(None),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot inspect {name}"))),
+pub async fn set_aside(
+    host: &Host,
+    app: &str,
+    idle: Option<&state::Slot>,
+) -> anyhow::Result<Option<bool>> {
+    let Some(idle) = idle else {
+        return Ok(None);
     };
+    let aside = state::aside_name(app, idle.color);
     let rename = host.docker.rename_container(
-        &name,
+        &idle.name,
         RenameContainerOptions {
             name: aside.clone(),
         },
     );
-    host.command(format!("docker rename {name} {aside}"), rename)
+    host.command(format!("docker rename {} {aside}", idle.name), rename)
         .await
-        .with_context(|| format!("cannot rename {name} to {aside}"))?;
-    Ok(Some(running))
+        .with_context(|| format!("cannot rename {} to {aside}", idle.name))?;
+    Ok(Some(idle.running))
 }
 
 /// How long a retire waits for Docker's answer to its stop: long enough for the request to

@@ -43,6 +43,8 @@ pub enum Step {
     /// The idle color's server finishing the requests of the container that had it, before
     /// the new one gets it.
     Settle,
+    /// A canary's first interval ended (`--strategy canary`).
+    Canary,
     /// The whole command.
     Total,
 }
@@ -67,6 +69,7 @@ impl Step {
             Step::Release => "release",
             Step::PreSwitch => "pre-switch",
             Step::Settle => "settle",
+            Step::Canary => super::canary::run::EVENT,
             Step::Total => "total",
         }
     }

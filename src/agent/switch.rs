@@ -38,16 +38,31 @@ pub fn current_body(host: &Host, app: &str) -> anyhow::Result<String> {
 /// at its container's port (a color without one keeps its address): the only differences
 /// between two configs of one app, so a config that was checked once stays valid.
 pub fn point(body: &str, live: Color, ports: Ports) -> String {
+    servers(body, ports, |color, port| {
+        proxy::server_line(color, port, live)
+    })
+}
+
+/// The same config during a canary: both colors enabled, `new` at `weight` percent of the
+/// requests (the weights are the only other difference, so the config stays valid).
+pub fn share(body: &str, new: Color, weight: u8, ports: Ports) -> String {
+    servers(body, ports, |color, port| {
+        proxy::canary_line(color, port, new, weight)
+    })
+}
+
+/// `body` with each color's server line written by `line` (its port: the container's, else
+/// the line's own).
+fn servers(body: &str, ports: Ports, line: impl Fn(Color, Option<u16>) -> String) -> String {
     body.lines()
-        .map(|line| {
-            let trimmed = line.trim_start();
+        .map(|l| {
+            let trimmed = l.trim_start();
             for color in [Color::Blue, Color::Green] {
                 if let Some(rest) = trimmed.strip_prefix(&format!("server {color} ")) {
-                    let port = ports.get(color).or_else(|| port_of(rest));
-                    return proxy::server_line(color, port, live);
+                    return line(color, ports.get(color).or_else(|| port_of(rest)));
                 }
             }
-            line.to_string()
+            l.to_string()
         })
         .map(|l| l + "\n")
         .collect()

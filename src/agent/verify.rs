@@ -39,32 +39,77 @@ pub async fn through_proxy(
 const FAILURES: u32 = 3;
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
+/// The new color's container and health, checked round after round: the verify window's
+/// watch and a canary's steps. [`FAILURES`] failed probes in a row, a stopped or restarted
+/// container, is a problem.
+pub struct HealthWatch<'a> {
+    pub container: &'a str,
+    pub port: u16,
+    pub probe: http::Probe<'a>,
+    failures: u32,
+}
+
+impl<'a> HealthWatch<'a> {
+    pub fn new(container: &'a str, port: u16, probe: http::Probe<'a>) -> HealthWatch<'a> {
+        HealthWatch {
+            container,
+            port,
+            probe,
+            failures: 0,
+        }
+    }
+
+    /// One round: `Some(why)` when the container stopped or restarted, or its health path
+    /// failed [`FAILURES`] times in a row.
+    pub async fn check(&mut self, host: &Host) -> anyhow::Result<Option<String>> {
+        if let Some(why) = health::not_running(host, self.container).await? {
+            return Ok(Some(why));
+        }
+        match http::get("127.0.0.1", self.port, self.probe, Duration::from_secs(1)).await {
+            Ok(r) if r.is_success() => self.failures = 0,
+            _ => self.failures += 1,
+        }
+        Ok((self.failures >= FAILURES).then(|| {
+            format!(
+                "{} failed its health check {FAILURES} times in a row",
+                self.container
+            )
+        }))
+    }
+}
+
 /// Watches the new color for `window`: `Err(why)` as soon as its container stops or its
-/// health fails [`FAILURES`] times in a row.
+/// health fails [`FAILURES`] times in a row, or one of the deploy's CloudWatch alarms is in
+/// state ALARM (read every few seconds and at the end). An alarm that cannot be read is a
+/// warning of the reply, not a failure: CloudWatch's trouble is not the new version's.
 pub async fn watch(
     host: &Host,
-    container: &str,
-    port: u16,
-    probe: http::Probe<'_>,
+    health: &mut HealthWatch<'_>,
+    alarms: &mut super::canary::alarms::AlarmWatch,
     window: Duration,
 ) -> anyhow::Result<Result<(), String>> {
     let deadline = Instant::now() + window;
-    let mut failures = 0;
-    while Instant::now() < deadline {
-        tokio::time::sleep(WATCH_INTERVAL.min(deadline.saturating_duration_since(Instant::now())))
-            .await;
-        if let Some(why) = health::not_running(host, container).await? {
-            return Ok(Err(why));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let at_end = left.is_zero();
+        if !at_end {
+            tokio::time::sleep(WATCH_INTERVAL.min(left)).await;
+            if let Some(why) = health.check(host).await? {
+                return Ok(Err(why));
+            }
         }
-        match http::get("127.0.0.1", port, probe, Duration::from_secs(1)).await {
-            Ok(r) if r.is_success() => failures = 0,
-            _ => failures += 1,
+        match alarms.check(at_end).await {
+            Ok(Some(why)) => return Ok(Err(why)),
+            Ok(None) => {}
+            Err(e) => host.events.note(
+                &host.scope,
+                super::step::Step::Watch.event(),
+                crate::report::StepStatus::Warning,
+                format!("{e}; the verify window goes on without them"),
+            ),
         }
-        if failures >= FAILURES {
-            return Ok(Err(format!(
-                "{container} failed its health check {FAILURES} times in a row"
-            )));
+        if at_end {
+            return Ok(Ok(()));
         }
     }
-    Ok(Ok(()))
 }

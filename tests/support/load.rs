@@ -24,6 +24,8 @@ pub struct Tally {
     pub failed: u64,
     /// The first few failures, as the client saw them.
     pub failures: Vec<String>,
+    /// When each failure came back (the first 100,000).
+    pub failed_at: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Load {
@@ -47,8 +49,10 @@ impl Load {
             all.requests += one.requests;
             all.failed += one.failed;
             all.failures.extend(one.failures);
+            all.failed_at.extend(one.failed_at);
         }
         all.failures.truncate(10);
+        all.failed_at.sort();
         all
     }
 }
@@ -80,6 +84,9 @@ fn client(port: u16, path: &str, stop: &AtomicBool) -> Tally {
 
 fn fail(tally: &mut Tally, what: String) {
     tally.failed += 1;
+    if tally.failed_at.len() < 100_000 {
+        tally.failed_at.push(chrono::Utc::now());
+    }
     if tally.failures.len() < 10 {
         let at = chrono::Utc::now().format("%H:%M:%S%.3f");
         tally.failures.push(format!("{at} {what}"));

@@ -20,6 +20,7 @@ pub fn image(tag: &str) -> String {
     format!("{}:{tag}", env("BLUEGREEN_TEST_IMAGE_REPO"))
 }
 
+pub mod cloudwatch;
 pub mod load;
 pub mod ports;
 pub mod schema;

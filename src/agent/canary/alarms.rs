@@ -95,6 +95,46 @@ async fn states_of(
     Ok(states)
 }
 
+/// How often a deploy asks CloudWatch while it watches (a canary step, the verify window):
+/// alarms are evaluated per minute at best, and each read is an API call.
+pub const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A deploy's alarms, read at most every [`CHECK_EVERY`] unless asked to read now.
+pub struct AlarmWatch {
+    client: Option<aws_sdk_cloudwatch::Client>,
+    names: Vec<String>,
+    last: Option<std::time::Instant>,
+}
+
+impl AlarmWatch {
+    /// Watches `names` through the host's CloudWatch client (none at all without alarms).
+    pub async fn new(host: &crate::agent::Host, names: &[String]) -> AlarmWatch {
+        let client = match names.is_empty() {
+            true => None,
+            false => Some(host.cloudwatch_client().await),
+        };
+        AlarmWatch {
+            client,
+            names: names.to_vec(),
+            last: None,
+        }
+    }
+
+    /// `Some(reason)` when an alarm is in state ALARM. Asks CloudWatch only when `now` or
+    /// [`CHECK_EVERY`] has passed since the last read; otherwise `Ok(None)`.
+    pub async fn check(&mut self, now: bool) -> Result<Option<String>, AlarmError> {
+        let Some(client) = &self.client else {
+            return Ok(None);
+        };
+        if !now && self.last.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+            return Ok(None);
+        }
+        self.last = Some(std::time::Instant::now());
+        let firing = firing(client, &self.names).await?;
+        Ok((!firing.is_empty()).then(|| firing_text(&firing)))
+    }
+}
+
 /// `shop-5xx, shop-p99`: the alarms firing, for a reason.
 pub fn firing_text(firing: &[String]) -> String {
     match firing {

@@ -13,6 +13,7 @@
 pub mod alarms;
 pub mod analysis;
 pub mod decision;
+pub mod run;
 pub mod spec;
 
 use crate::agent::protocol::Color;

@@ -4,6 +4,7 @@
 //! stopped, and the reply is put together.
 
 use super::{probe_address, Run, Stop, Undo, ACTION};
+use crate::agent::canary::alarms::AlarmWatch;
 use crate::agent::protocol::{AgentReply, Color, HistoryEntry, Outcome};
 use crate::agent::state::{self, Marker, Slot};
 use crate::agent::step::{Step, VERIFY_WITHIN};
@@ -23,6 +24,24 @@ impl Run<'_> {
         }
     }
 
+    /// The state of a switch to `color` not verified yet: what it replaces (`previous`, the
+    /// verified state a revert goes back to), the prior it keeps, what made it.
+    pub(super) fn unverified(&self, color: Color, old: Option<&Slot>, pending: String) -> Marker {
+        let current = self.pair.marker.as_ref();
+        Marker {
+            live: color,
+            since: Utc::now(),
+            prior_deploy: old.and_then(|o| o.deploy_id.clone()),
+            warm_until: None,
+            live_deploy: Some(self.spec.deploy_id.clone()),
+            verified: false,
+            previous: current.map(|m| Box::new(m.confirmed())),
+            pending: Some(pending),
+            rejected: current.map(|m| m.rejected.clone()).unwrap_or_default(),
+            drain_until: None,
+        }
+    }
+
     /// Config first (the state says: switched, not verified, and which verified state to go
     /// back to), then the runtime API; the first deployment starts the proxy instead.
     pub(super) async fn switch(
@@ -32,19 +51,8 @@ impl Run<'_> {
         old: Option<&Slot>,
     ) -> Result<Marker, Stop> {
         let (host, spec, app) = (self.host, self.spec, self.spec.app.as_str());
-        let current = self.pair.marker.as_ref();
-        let marker = Marker {
-            live: color,
-            since: Utc::now(),
-            prior_deploy: old.and_then(|o| o.deploy_id.clone()),
-            warm_until: None,
-            live_deploy: Some(spec.deploy_id.clone()),
-            verified: false,
-            previous: current.map(|m| Box::new(m.confirmed())),
-            pending: Some(format!("deploy of {}", spec.image)),
-            rejected: current.map(|m| m.rejected.clone()).unwrap_or_default(),
-            drain_until: old.map(|_| drain::deadline(Duration::from_millis(spec.drain_ms))),
-        };
+        let mut marker = self.unverified(color, old, format!("deploy of {}", spec.image));
+        marker.drain_until = old.map(|_| drain::deadline(Duration::from_millis(spec.drain_ms)));
         // The receipt's window opens just before the switch step (its two readings of the
         // counters take 20 ms, which are not the switch's).
         if let Some(old) = old {
@@ -116,9 +124,10 @@ impl Run<'_> {
         pause_point(Step::Verify).await;
         if spec.verify_window_ms > 0 {
             let t = self.timer(Step::Watch);
-            let port = self.port;
             let window = Duration::from_millis(spec.verify_window_ms);
-            match verify::watch(self.host, name, port, spec.health_probe(), window).await? {
+            let mut health = verify::HealthWatch::new(name, self.port, spec.health_probe());
+            let mut alarms = AlarmWatch::new(self.host, &spec.alarms).await;
+            match verify::watch(self.host, &mut health, &mut alarms, window).await? {
                 Ok(()) => {
                     t.ok(format!(
                         "{name} stayed healthy for {} ms",
@@ -269,6 +278,7 @@ impl Run<'_> {
         r.first_deployment = outcome == Outcome::Deployed && self.pair.live().is_none();
         r.before = Some(self.before.clone());
         r.receipt = self.receipt.clone();
+        r.canary = self.canary.clone();
         r.apps = after.into_iter().collect();
         let entry = HistoryEntry::of(&r, Some(self.spec.image.clone()), self.spec.run_url.clone());
         history::keep(self.host, &self.spec.app, &mut r, entry);

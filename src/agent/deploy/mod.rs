@@ -24,6 +24,7 @@ use crate::report::receipt::Receipt;
 use crate::report::{StepStatus, StepTimer};
 use std::time::Duration;
 
+mod canary;
 mod cutover;
 
 const ACTION: &str = "deploy";
@@ -118,6 +119,7 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
         prior: Prior::None,
         open_at_switch: None,
         cut_at_deadline: None,
+        canary: None,
         receipt: None,
         logging_since: None,
     };
@@ -175,6 +177,8 @@ struct Run<'a> {
     open_at_switch: Option<u64>,
     /// Those its drain deadline closed.
     cut_at_deadline: Option<u64>,
+    /// The canary's steps and intervals, when the deploy ran one.
+    canary: Option<crate::report::canary::CanaryRun>,
     /// What users saw from the switch to the end of the drain (or of the switch back).
     receipt: Option<Receipt>,
     /// When this deploy turned the proxy's request log on (the receipt's baseline starts
@@ -206,7 +210,10 @@ impl Run<'_> {
         self.pre_switch(self.port, env).await?;
         self.settle_idle(color).await?;
         let old = self.pair.live().cloned();
-        let marker = self.switch(color, &body, old.as_ref()).await?;
+        let marker = match (&self.spec.canary, &old) {
+            (Some(canary), Some(old)) => self.canary(color, &name, &body, old, canary).await?,
+            _ => self.switch(color, &body, old.as_ref()).await?,
+        };
         pause_point(Step::Switch).await;
         self.verify(color, &name).await?;
         self.confirm(&marker, &body).await?;
@@ -472,7 +479,9 @@ impl Run<'_> {
         let mut spec = self.spec.clone();
         spec.env = env;
         let clock = std::time::Instant::now();
-        let prior = match start::set_aside(host, &spec.app, color).await {
+        // The state read after recovery knows the idle color's container (recovery put back or
+        // retired every prior an interrupted deploy set aside, so its name is free).
+        let prior = match start::set_aside(host, &spec.app, self.pair.slot(color)).await {
             Ok(Some(running)) => Prior::Aside { running },
             Ok(None) => Prior::None,
             Err(e) => {
