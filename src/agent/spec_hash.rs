@@ -7,7 +7,9 @@
 //! credentials (`pull`, `registry_credentials_from_ssm`) change where the bytes come from,
 //! not what runs, which the image's content identity (its registry digest, or for an image
 //! built on the host its image id) already names. A redeploy of the same image with
-//! `--pull never` instead of `always` is still a no-op; a rebuilt local tag is not.
+//! `--pull never` instead of `always` is still a no-op; a rebuilt local tag is not. Nor is how
+//! traffic moves to it and what is watched meanwhile (`--strategy`, the canary's settings,
+//! `--alarm`): the same version by canary after a blue-green deploy is a no-op.
 //!
 //! The hash is salted with a random value kept on the host (`<state>/salt`, mode 0600), so
 //! the label, readable by anyone who can list containers, reveals nothing about a secret
@@ -64,12 +66,6 @@ pub fn compute(salt: &str, spec: &DeploySpec, env: &[EnvVar], digest: Option<&st
     }
     if !spec.container.is_default() {
         canonical["container"] = serde_json::to_value(&spec.container).unwrap_or_default();
-    }
-    if let Some(canary) = &spec.canary {
-        canonical["canary"] = serde_json::to_value(canary).unwrap_or_default();
-    }
-    if !spec.alarms.is_empty() {
-        canonical["alarms"] = serde_json::json!(spec.alarms);
     }
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
@@ -187,17 +183,21 @@ mod tests {
             "sha256:3d4513a006208ddf958ef4d350df2f2206735bdaf75676edff7f59e889ae6972",
         );
         let env = [var("A", "1"), var("B", "2")];
-        let tweaks: [fn(&mut DeploySpec); 12] = [
-            |s| {
-                s.canary = crate::agent::canary::spec::RawCanary {
-                    strategy: Some("canary"),
-                    ..Default::default()
-                }
-                .parse()
-                .unwrap()
-            },
-            |s| s.alarms = vec!["shop-5xx".into()],
-            |s| s.alarms = vec!["shop-p99".into()],
+        // How traffic moves to a version and what is watched meanwhile are not the version:
+        // the same spec by canary after a blue-green deploy is a no-op.
+        let mut by_canary = spec();
+        by_canary.canary = crate::agent::canary::spec::RawCanary {
+            strategy: Some("canary"),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        by_canary.alarms = vec!["shop-5xx".into()];
+        assert_eq!(
+            compute("s", &by_canary, &env, Some("sha256:a")),
+            compute("s", &spec(), &env, Some("sha256:a"))
+        );
+        let tweaks: [fn(&mut DeploySpec); 9] = [
             |s| s.container.memory_bytes = Some(64 << 20),
             |s| s.container.command = Some(vec!["serve".into()]),
             |s| s.container_port = 81,

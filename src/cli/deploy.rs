@@ -182,6 +182,10 @@ pub struct CanaryArgs {
     /// Canary: how long a pause step waits for promote or abort before it aborts (default 1h).
     #[arg(long, value_name = "DURATION")]
     pub canary_pause_timeout: Option<String>,
+    /// Canary over a fleet: first (the first batch runs it, the later ones go blue-green
+    /// once it promoted; the default) or every (each batch runs it).
+    #[arg(long, value_name = "first|every")]
+    pub canary_batches: Option<String>,
     /// A CloudWatch alarm (repeatable): in state ALARM during a canary step or the verify
     /// window, it aborts the deploy or switches it back.
     #[arg(long = "alarm", value_name = "NAME")]
@@ -201,6 +205,7 @@ impl CanaryArgs {
             canary_max_latency_ratio: self.canary_max_latency_ratio.as_deref(),
             canary_failure_limit: self.canary_failure_limit.as_deref(),
             canary_pause_timeout: self.canary_pause_timeout.as_deref(),
+            canary_batches: self.canary_batches.as_deref(),
         };
         let usage = |e: crate::agent::canary::spec::CanaryError| UsageError(e.to_string());
         let canary = raw.parse().map_err(usage)?;

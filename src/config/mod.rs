@@ -170,6 +170,10 @@ pub struct RunInputs {
     /// Canary: how long a pause step waits for promote or abort.
     #[arg(long)]
     pub canary_pause_timeout: Option<String>,
+    /// Canary over a fleet: first (the first batch runs it, the later ones go blue-green once
+    /// it promoted) or every (each batch runs it).
+    #[arg(long)]
+    pub canary_batches: Option<String>,
     /// CloudWatch alarms, one a line: one in state ALARM during a canary step or the verify
     /// window aborts the deploy or switches it back.
     #[arg(long)]

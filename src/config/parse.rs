@@ -403,6 +403,7 @@ impl Parser {
             canary_max_latency_ratio: one(&inputs.canary_max_latency_ratio),
             canary_failure_limit: one(&inputs.canary_failure_limit),
             canary_pause_timeout: one(&inputs.canary_pause_timeout),
+            canary_batches: one(&inputs.canary_batches),
         };
         raw.parse()
             .map_err(|e| self.err(e.input, &e.value, "not a valid canary setting", &e.expected))

@@ -122,7 +122,19 @@ pub struct CanarySpec {
     pub failure_limit: u32,
     /// How long a `pause` step waits for promote or abort before it aborts.
     pub pause_timeout_ms: u64,
+    /// Over a fleet, whether every batch runs the canary (`--canary-batches every`) or only
+    /// the first, the later ones going blue-green once it promoted (`first`, the default).
+    /// The hosts ignore it: the rollout chooses what each batch is sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub every_batch: bool,
 }
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// The values of `--canary-batches`.
+pub const CANARY_BATCHES: [&str; 2] = ["first", "every"];
 
 impl CanarySpec {
     /// The new version's weights, in order, without the pauses.
@@ -171,6 +183,7 @@ pub struct RawCanary<'a> {
     pub canary_max_latency_ratio: Option<&'a str>,
     pub canary_failure_limit: Option<&'a str>,
     pub canary_pause_timeout: Option<&'a str>,
+    pub canary_batches: Option<&'a str>,
 }
 
 /// A canary setting that cannot be used: its input (without dashes), the value and what was
@@ -204,6 +217,7 @@ impl RawCanary<'_> {
             ("canary-max-latency-ratio", self.canary_max_latency_ratio),
             ("canary-failure-limit", self.canary_failure_limit),
             ("canary-pause-timeout", self.canary_pause_timeout),
+            ("canary-batches", self.canary_batches),
         ]
         .into_iter()
         .filter_map(|(name, v)| v.map(|v| (name, v)))
@@ -264,6 +278,17 @@ impl RawCanary<'_> {
                 "canary-pause-timeout",
                 or(self.canary_pause_timeout, DEFAULT_PAUSE_TIMEOUT),
             )?,
+            every_batch: match or(self.canary_batches, "first") {
+                "first" => false,
+                "every" => true,
+                other => {
+                    return Err(CanaryError::new(
+                        "canary-batches",
+                        other,
+                        "first (the canary runs on the first batch, the later ones go blue-green once it promoted) or every",
+                    ))
+                }
+            },
         };
         check(&spec)?;
         Ok(spec)
@@ -564,8 +589,19 @@ mod tests {
                 max_latency_ratio_milli: 1_500,
                 failure_limit: 1,
                 pause_timeout_ms: 3_600_000,
+                every_batch: false,
             }
         );
+        let every = RawCanary {
+            canary_batches: Some("every"),
+            ..canary()
+        };
+        assert!(every.parse().unwrap().unwrap().every_batch);
+        let bad = RawCanary {
+            canary_batches: Some("all"),
+            ..canary()
+        };
+        assert_eq!(bad.parse().unwrap_err().input, "canary-batches");
         assert_eq!(RawCanary::default().parse(), Ok(None), "blue-green");
         assert_eq!(spec.steps_line(), "5 %, 25 %, 50 %, 100 %");
     }

@@ -38,13 +38,18 @@ pub async fn rollout<T: Transport>(
     let mut reports: Vec<HostReport> = Vec::with_capacity(hosts.len());
     let mut errors = 0;
     let mut budget_exceeded = false;
+    let canary = canary_of(request);
     for (n, batch) in hosts.chunks(limits.batch_size.max(1)).enumerate() {
         if budget_exceeded {
             reports.extend(batch.iter().map(|h| HostReport::skipped(h)));
             continue;
         }
         let timer = events.start(&Scope::Pipeline, &format!("batch_{}", n + 1));
-        let runs = transport.run_batch(batch, request).await;
+        let batch_request = match canary {
+            Some(c) if n > 0 && !c.every_batch => blue_green(request),
+            _ => request.clone(),
+        };
+        let runs = transport.run_batch(batch, &batch_request).await;
         let mut batch_reports = complete_batch(batch, runs);
         ask_the_silent(transport, &mut batch_reports, request, events).await;
         let batch_errors = batch_reports
@@ -63,6 +68,20 @@ pub async fn rollout<T: Transport>(
             format!("{} hosts, {batch_errors} failed", batch.len()),
         );
         reports.extend(batch_reports);
+        if n == 0 && canary.is_some() && batch_errors > 0 && !budget_exceeded {
+            // The canary batch decides for the fleet: a version it did not promote on every
+            // host goes nowhere else, whatever the error budget says.
+            budget_exceeded = true;
+            events.note(
+                &Scope::Pipeline,
+                "error_budget",
+                StepStatus::Failed,
+                format!(
+                    "the canary did not promote on {batch_errors} host(s) of the first batch: no later batch starts"
+                ),
+            );
+            continue;
+        }
         if errors > limits.max_errors {
             budget_exceeded = true;
             events.note(
@@ -99,6 +118,26 @@ pub async fn rollout<T: Transport>(
         budget_exceeded,
         fleet_rolled_back,
         message,
+    }
+}
+
+/// The canary of a deploy request, if it is one.
+fn canary_of(request: &AgentRequest) -> Option<&crate::agent::canary::spec::CanarySpec> {
+    match request {
+        AgentRequest::Deploy(spec) => spec.canary.as_ref(),
+        _ => None,
+    }
+}
+
+/// The same deploy without its canary: what the batches after the canary's are sent (it
+/// promoted on every host of the first batch, or they would not start).
+fn blue_green(request: &AgentRequest) -> AgentRequest {
+    match request {
+        AgentRequest::Deploy(spec) => AgentRequest::Deploy(crate::agent::DeploySpec {
+            canary: None,
+            ..spec.clone()
+        }),
+        other => other.clone(),
     }
 }
 

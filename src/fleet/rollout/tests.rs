@@ -15,6 +15,10 @@ struct Scripted {
     /// Hosts whose deploy gives no reply, though the host switched (status says so).
     silent: BTreeSet<String>,
     calls: Mutex<Vec<(String, Vec<String>)>>,
+    /// Hosts whose canary aborts (the deploy ends auto_rolled_back).
+    aborting: BTreeSet<String>,
+    /// For each deploy batch, whether its request carried a canary.
+    canaries: Mutex<Vec<bool>>,
 }
 
 fn reply(host: &str, action: &str, outcome: Outcome) -> AgentReply {
@@ -73,6 +77,9 @@ impl Transport for Scripted {
             .lock()
             .unwrap()
             .push((request.action().to_string(), hosts.to_vec()));
+        if let AgentRequest::Deploy(spec) = request {
+            self.canaries.lock().unwrap().push(spec.canary.is_some());
+        }
         hosts
             .iter()
             .map(|h| {
@@ -85,6 +92,9 @@ impl Transport for Scripted {
                         let mut r = reply(h, "status", Outcome::Status);
                         r.apps = vec![app_with_live("d1")];
                         Ok(r)
+                    }
+                    AgentRequest::Deploy(_) if self.aborting.contains(h) => {
+                        Ok(reply(h, "deploy", Outcome::AutoRolledBack))
                     }
                     AgentRequest::Deploy(_) if self.failing.contains(h) => Err(HostFailure {
                         kind: FailureKind::Undeliverable,
@@ -360,4 +370,69 @@ async fn all_succeed_exits_zero() {
     let report = rollout(&t, &hosts(5), &status, plan(50, 0, true), &EventLog::new()).await;
     assert_eq!(t.calls.lock().unwrap().len(), 1);
     assert_eq!(report.exit_code(), ExitCode::Ok);
+}
+
+fn canary_deploy(every_batch: bool) -> AgentRequest {
+    let AgentRequest::Deploy(mut spec) = deploy() else {
+        unreachable!()
+    };
+    let mut canary = crate::agent::canary::spec::RawCanary {
+        strategy: Some("canary"),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap()
+    .unwrap();
+    canary.every_batch = every_batch;
+    spec.canary = Some(canary);
+    AgentRequest::Deploy(spec)
+}
+
+/// The canary runs on the first batch; the later batches go blue-green (or canary with
+/// `--canary-batches every`).
+#[tokio::test]
+async fn the_canary_runs_on_the_first_batch_and_the_later_ones_go_blue_green() {
+    for every in [false, true] {
+        let t = Scripted::default();
+        let report = rollout(
+            &t,
+            &hosts(5),
+            &canary_deploy(every),
+            plan(2, 0, true),
+            &EventLog::new(),
+        )
+        .await;
+        assert_eq!(report.count(HostStatus::Succeeded), 5);
+        let canaries = t.canaries.lock().unwrap().clone();
+        assert_eq!(canaries, [true, every, every], "every batch: {every}");
+    }
+}
+
+/// A canary that aborts on a host of the first batch stops the rollout, even with an error
+/// budget that would allow one failure: the hosts that promoted are switched back.
+#[tokio::test]
+async fn an_aborted_canary_in_the_first_batch_starts_no_later_batch() {
+    let t = Scripted {
+        aborting: ["h2".to_string()].into(),
+        ..Default::default()
+    };
+    let report = rollout(
+        &t,
+        &hosts(6),
+        &canary_deploy(false),
+        plan(2, 2, true),
+        &EventLog::new(),
+    )
+    .await;
+    let calls = t.calls.lock().unwrap().clone();
+    assert_eq!(calls[0], ("deploy".into(), hosts(2)));
+    assert_eq!(calls[1], ("rollback".into(), vec!["h1".to_string()]));
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(report.count(HostStatus::Skipped), 4);
+    assert_eq!(report.count(HostStatus::RolledBack), 1);
+    assert_eq!(
+        report.errors, 1,
+        "the aborted host counts against the budget"
+    );
+    assert_eq!(report.exit_code(), ExitCode::Failed);
 }
