@@ -1,6 +1,6 @@
 //! The benchmark's load generator: one thread per keep-alive connection, paced open-loop
 //! (each connection sends at its share of the target rate, back to back when the app is
-//! slower), recording every request's send time, latency and status, so a
+//! slower), recording every request's send time, latency, status and serving color, so a
 //! failure can be placed in the window of the command that caused it.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,6 +17,9 @@ pub struct Rec {
     pub latency_us: u32,
     /// 0: a socket error or a connection closed without an answer.
     pub status: u16,
+    /// The color that answered (`X-Bluegreen-Color`): 0 none (an error, or a peer's proxy),
+    /// 1 blue, 2 green.
+    pub color: u8,
 }
 
 impl Rec {
@@ -103,22 +106,23 @@ fn connection(port: u16, interval: Duration, stop: &AtomicBool) -> Vec<Rec> {
             None => Err(()),
         };
         let latency_us = t0.elapsed().as_micros() as u32;
-        let status = result.unwrap_or_else(|()| {
+        let (status, color) = result.unwrap_or_else(|()| {
             conn = None;
             // A refused connection answers at once: do not spin on it.
             std::thread::sleep(Duration::from_millis(5));
-            0
+            (0, 0)
         });
         recs.push(Rec {
             sent_us,
             latency_us,
             status,
+            color,
         });
     }
     recs
 }
 
-fn request(w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> Result<u16, ()> {
+fn request(w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> Result<(u16, u8), ()> {
     w.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
         .map_err(|_| ())?;
     let mut line = String::new();
@@ -130,7 +134,7 @@ fn request(w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> Result<u16, ()> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or(())?;
-    let mut len = 0usize;
+    let (mut len, mut color) = (0usize, 0u8);
     loop {
         line.clear();
         if r.read_line(&mut line).map_err(|_| ())? == 0 {
@@ -143,8 +147,15 @@ fn request(w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> Result<u16, ()> {
         if let Some(v) = l.strip_prefix("content-length:") {
             len = v.trim().parse().map_err(|_| ())?;
         }
+        if let Some(v) = l.strip_prefix("x-bluegreen-color:") {
+            color = match v.trim() {
+                "blue" => 1,
+                "green" => 2,
+                _ => 0,
+            };
+        }
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).map_err(|_| ())?;
-    Ok(status)
+    Ok((status, color))
 }

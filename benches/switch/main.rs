@@ -12,7 +12,10 @@
 //!   `after-rollback` (deploy, rollback, deploy at once), `back-to-back` (three deploys with
 //!   a verify window of 0 s), `rollback-twice`, `failed-gate` (a deploy whose version never
 //!   gets healthy, right after a rollback), `two-apps` (two apps of the host deploying at
-//!   once), `rollback` (warm rollbacks at 16 and 64 connections), `peers`; default all;
+//!   once), `rollback` (warm rollbacks at 16 and 64 connections), `peers`, `canary` (a healthy
+//!   canary through 5, 25, 50 and 100 %, and one failing one request in five: the share of
+//!   each step as the clients saw it, the time from the failing interval's end to weight 0, the
+//!   failed requests that were not the new version's own 5xx); default all;
 //! - BENCH_RPS (1000), BENCH_CONNECTIONS (16), BENCH_DEPLOYS (6), BENCH_READY_AFTER_MS (500:
 //!   the app's own time to readiness), BENCH_PORT (18900: the port and the 39 above it).
 
@@ -504,6 +507,119 @@ fn run_kind(bench: &Bench, kind: &Kind, phases: &[String]) -> KindRun {
     out
 }
 
+/// What the canary phase measured.
+struct CanaryFigures {
+    /// Per weight step: the weight, the share of requests the new color answered as the
+    /// clients saw it during that step's intervals, and how many requests that was.
+    shares: Vec<(u8, f64, usize)>,
+    /// From the end of the failing interval to the runtime API line that put the weight to 0.
+    abort_ms: f64,
+    /// Failed requests during the failing canary that were not the new version's own 5xx.
+    other_failures: usize,
+    own_5xx: usize,
+    requests: usize,
+}
+
+fn run_canary(bench: &Bench) -> CanaryFigures {
+    use bluegreen::agent::canary::spec::RawCanary;
+    let interval = std::env::var("BENCH_CANARY_INTERVAL").unwrap_or_else(|_| "3s".into());
+    let canary = |steps: &str| {
+        RawCanary {
+            strategy: Some("canary"),
+            canary_steps: Some(steps),
+            canary_interval: Some(&interval),
+            canary_min_requests: Some("20"),
+            ..RawCanary::default()
+        }
+        .parse()
+        .expect("canary settings")
+    };
+    let kind = Kind::of("fast", bench.ready_after);
+    let mut app = bench.app(&kind, 10);
+    expect(&bench.deploy(&mut app, "v1", 0), &[Outcome::Deployed], "first deploy");
+    let load = Load::start(app.port, bench.connections, bench.rps);
+    std::thread::sleep(Duration::from_secs(2));
+    // A healthy canary: the share each step got.
+    let mut healthy = bench.spec(&mut app, "v2", 0);
+    healthy.canary = canary("5,25,50,100");
+    let promoted = bench.run(AgentRequest::Deploy(healthy));
+    expect(&promoted, &[Outcome::Deployed], "healthy canary");
+    std::thread::sleep(Duration::from_secs(1));
+    // A canary failing one request in five, from v2 (green... or blue) to v1.
+    let from_failing = now_us();
+    let mut failing = bench.spec(&mut app, "v1", 0);
+    failing.canary = canary("5,25,50,100");
+    failing.env.push(EnvVar {
+        name: "ERROR_PERCENT".into(),
+        value: "20".into(),
+    });
+    let aborted = bench.run(AgentRequest::Deploy(failing));
+    expect(&aborted, &[Outcome::AutoRolledBack], "failing canary");
+    std::thread::sleep(Duration::from_secs(1));
+    let to_failing = now_us();
+    let recs = load.stop();
+    bench.remove(&app);
+
+    let run = promoted.canary.as_ref().expect("the healthy canary's record");
+    let new = color_code(promoted.apps.first().and_then(|a| a.live.as_ref()).map(|l| l.color));
+    let shares = run
+        .intervals
+        .iter()
+        .map(|i| {
+            let (from, to) = (i.from.timestamp_micros(), i.to.timestamp_micros());
+            let answered: Vec<&Rec> = recs
+                .iter()
+                .filter(|r| r.sent_us >= from && r.end_us() <= to && r.color != 0)
+                .collect();
+            let by_new = answered.iter().filter(|r| r.color == new).count();
+            let share = 100.0 * by_new as f64 / answered.len().max(1) as f64;
+            (i.weight, share, answered.len())
+        })
+        .collect();
+    let failing_run = aborted.canary.as_ref().expect("the failing canary's record");
+    let failed_end = failing_run
+        .intervals
+        .last()
+        .map(|i| i.to)
+        .expect("a failing interval");
+    let zeroed = aborted
+        .commands
+        .iter()
+        .rev()
+        .find(|c| c.command.contains("set weight app/") && c.command.contains(" 0;"))
+        .map(|c| c.ts + chrono::Duration::milliseconds(c.duration_ms.unwrap_or(0) as i64))
+        .expect("the runtime API line that put the weight to 0");
+    let abort_ms = (zeroed - failed_end).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    let bad_color = 3 - new; // the failing version ran in the other color
+    let during: Vec<&Rec> = recs
+        .iter()
+        .filter(|r| r.end_us() >= from_failing && r.sent_us <= to_failing)
+        .collect();
+    let own_5xx = during
+        .iter()
+        .filter(|r| r.status == 500 && r.color == bad_color)
+        .count();
+    let other_failures = during
+        .iter()
+        .filter(|r| r.failed() && !(r.status == 500 && r.color == bad_color))
+        .count();
+    CanaryFigures {
+        shares,
+        abort_ms,
+        other_failures,
+        own_5xx,
+        requests: during.len(),
+    }
+}
+
+fn color_code(color: Option<bluegreen::agent::protocol::Color>) -> u8 {
+    match color {
+        Some(bluegreen::agent::protocol::Color::Blue) => 1,
+        Some(bluegreen::agent::protocol::Color::Green) => 2,
+        None => 0,
+    }
+}
+
 fn main() {
     let bench = Bench {
         repo: required("BLUEGREEN_TEST_IMAGE_REPO"),
@@ -528,6 +644,7 @@ fn main() {
             "two-apps",
             "rollback",
             "peers",
+            "canary",
         ],
     );
     println!(
@@ -635,6 +752,24 @@ fn main() {
         );
     }
     let goal = |ok: bool| if ok { "met" } else { "MISSED" };
+    if phases.iter().any(|p| p == "canary") {
+        let c = run_canary(&bench);
+        println!("\ncanary, app `fast`, the same load:");
+        for (weight, share, n) in &c.shares {
+            println!("  step {weight:>3} %          measured share {share:.1} % of {n} requests");
+        }
+        println!(
+            "  abort              interval end -> weight 0: {:.1} ms; {} failed request(s) that were not the new version's own 5xx (of {} during the failing canary, {} of them its 5xx)",
+            c.abort_ms, c.other_failures, c.requests, c.own_5xx
+        );
+        let share_ok = c.shares.iter().all(|(w, s, _)| (f64::from(*w) - s).abs() <= 2.0);
+        println!(
+            "goals (canary): shares within 2 points: {}; interval end to weight 0 < 50 ms: {}; 0 failed requests but its own 5xx: {}",
+            goal(share_ok),
+            goal(c.abort_ms < 50.0),
+            goal(c.other_failures == 0)
+        );
+    }
     println!(
         "\ngoals: 0 failed requests in every sequence and app: {}; overhead <= docker floor + 100 ms (median, each app): {}; warm rollback < 50 ms (median, 16 and 64 connections): {}",
         goal(all_zero),
