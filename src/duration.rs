@@ -50,3 +50,8 @@ mod tests {
         }
     }
 }
+
+/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
+pub fn saturating_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

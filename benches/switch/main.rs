@@ -536,7 +536,11 @@ fn run_canary(bench: &Bench) -> CanaryFigures {
     };
     let kind = Kind::of("fast", bench.ready_after);
     let mut app = bench.app(&kind, 10);
-    expect(&bench.deploy(&mut app, "v1", 0), &[Outcome::Deployed], "first deploy");
+    expect(
+        &bench.deploy(&mut app, "v1", 0),
+        &[Outcome::Deployed],
+        "first deploy",
+    );
     let load = Load::start(app.port, bench.connections, bench.rps);
     std::thread::sleep(Duration::from_secs(2));
     // A healthy canary: the share each step got.
@@ -560,8 +564,17 @@ fn run_canary(bench: &Bench) -> CanaryFigures {
     let recs = load.stop();
     bench.remove(&app);
 
-    let run = promoted.canary.as_ref().expect("the healthy canary's record");
-    let new = color_code(promoted.apps.first().and_then(|a| a.live.as_ref()).map(|l| l.color));
+    let run = promoted
+        .canary
+        .as_ref()
+        .expect("the healthy canary's record");
+    let new = color_code(
+        promoted
+            .apps
+            .first()
+            .and_then(|a| a.live.as_ref())
+            .map(|l| l.color),
+    );
     let shares = run
         .intervals
         .iter()
@@ -576,7 +589,10 @@ fn run_canary(bench: &Bench) -> CanaryFigures {
             (i.weight, share, answered.len())
         })
         .collect();
-    let failing_run = aborted.canary.as_ref().expect("the failing canary's record");
+    let failing_run = aborted
+        .canary
+        .as_ref()
+        .expect("the failing canary's record");
     let failed_end = failing_run
         .intervals
         .last()
@@ -762,7 +778,10 @@ fn main() {
             "  abort              interval end -> weight 0: {:.1} ms; {} failed request(s) that were not the new version's own 5xx (of {} during the failing canary, {} of them its 5xx)",
             c.abort_ms, c.other_failures, c.requests, c.own_5xx
         );
-        let share_ok = c.shares.iter().all(|(w, s, _)| (f64::from(*w) - s).abs() <= 2.0);
+        let share_ok = c
+            .shares
+            .iter()
+            .all(|(w, s, _)| (f64::from(*w) - s).abs() <= 2.0);
         println!(
             "goals (canary): shares within 2 points: {}; interval end to weight 0 < 50 ms: {}; 0 failed requests but its own 5xx: {}",
             goal(share_ok),

@@ -10,8 +10,7 @@ use super::{proxy, Host};
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 
-/// The drain of a container created before its deploy's `--drain` was kept in its labels.
-pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+pub use super::step::DEFAULT_DRAIN;
 
 /// How often the proxy's count of a draining color's sessions is read.
 const POLL: Duration = Duration::from_millis(20);

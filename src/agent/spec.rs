@@ -4,6 +4,7 @@
 //! Written once here, next to the protocol, so the CLI and the action cannot drift apart.
 
 use super::protocol::{DeploySpec, EnvVar, PullPolicy};
+pub use crate::duration::saturating_ms;
 use std::time::Duration;
 
 /// The official HAProxy image (LTS line); any image with its layout works.
@@ -130,7 +131,7 @@ impl DeployConfig {
     /// The request every host's agent gets to deploy `image` (the verified digest reference,
     /// or the input as given).
     pub fn spec(&self, image: &str, deploy_id: &str) -> DeploySpec {
-        let ms = saturating_ms;
+        let ms = crate::duration::saturating_ms;
         DeploySpec {
             app: self.app.clone(),
             image: image.to_string(),
@@ -165,9 +166,4 @@ impl DeployConfig {
             alarms: self.alarms.clone(),
         }
     }
-}
-
-/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
-pub fn saturating_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

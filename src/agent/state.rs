@@ -465,7 +465,7 @@ fn slot_from_labels(
         ),
         keep_warm: Duration::from_millis(label_num(labels, LABEL_KEEP_WARM_MS).unwrap_or(0)),
         drain: label_num(labels, LABEL_DRAIN_MS)
-            .map_or(super::drain::DEFAULT_DRAIN, Duration::from_millis),
+            .map_or(super::step::DEFAULT_DRAIN, Duration::from_millis),
         spec_hash: labels.get(LABEL_SPEC_HASH).cloned(),
     })
 }

@@ -69,7 +69,7 @@ impl Step {
             Step::Release => "release",
             Step::PreSwitch => "pre-switch",
             Step::Settle => "settle",
-            Step::Canary => super::canary::run::EVENT,
+            Step::Canary => "canary",
             Step::Total => "total",
         }
     }
@@ -89,5 +89,17 @@ impl Step {
 pub const VERIFY_WITHIN: Duration = Duration::from_secs(5);
 /// How long a rollback's probe of a warm prior may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a stopped container may take to stop gracefully (`docker stop -t`).
-pub const STOP_GRACE_SECS: i32 = 10;
+/// The drain of a container created before its deploy's `--drain` was kept in its labels
+/// (the default `--drain`, `spec::DEFAULT_DRAIN`).
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_drain_is_the_flags_default() {
+        assert_eq!(
+            crate::duration::parse(crate::agent::spec::DEFAULT_DRAIN),
+            Ok(super::DEFAULT_DRAIN)
+        );
+    }
+}

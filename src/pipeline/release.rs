@@ -4,8 +4,8 @@
 
 use super::{Findings, Fleet, Pipeline, Stop};
 use crate::agent::protocol::{AgentRequest, DeploySpec, ReleaseResult, ReleaseSpec};
-use crate::agent::spec::saturating_ms;
 use crate::config::ReleaseConfig;
+use crate::duration::saturating_ms;
 use crate::fleet::interrupt::{or_stop, Stoppable};
 use crate::fleet::Transport;
 use crate::report::{ReleaseRecord, Scope, StepStatus};

@@ -19,6 +19,7 @@ use crate::agent::protocol::Color;
 use crate::agent::proxy::{self, Ports};
 use crate::agent::request_log::{self, LoggedRequest};
 use crate::agent::state::{self, Marker};
+use crate::agent::step::Step;
 use crate::agent::verify::HealthWatch;
 use crate::agent::{http, Host};
 use crate::report::canary::{CanaryEnd, CanaryRun, Verdict};
@@ -33,9 +34,6 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// Intervals a reply keeps (the oldest are counted, not kept).
 pub const REPLY_INTERVALS: usize = 20;
-
-/// The event of each interval, pause and end.
-pub const EVENT: &str = "canary";
 
 /// What the loop needs of the deploy.
 pub struct Canary<'a> {
@@ -213,7 +211,7 @@ impl Canary<'_> {
             );
             run.intervals.push(interval);
             run.keep_newest_intervals(REPLY_INTERVALS);
-            crate::agent::pause_point(crate::agent::step::Step::Canary).await;
+            crate::agent::pause_point(Step::Canary).await;
             match decision {
                 Decision::Advance => return Ok(None),
                 Decision::Hold => continue,
@@ -323,7 +321,7 @@ impl Canary<'_> {
         };
         self.host
             .events
-            .note(&self.host.scope, EVENT, status, detail);
+            .note(&self.host.scope, Step::Canary.event(), status, detail);
     }
 }
 

@@ -11,7 +11,7 @@
 //! error rate in basis points (1 % = 100), the latency ratio in thousandths (1.5 = 1500),
 //! durations in milliseconds like the other fields of a deploy.
 
-use crate::agent::spec::saturating_ms;
+use crate::duration::saturating_ms;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
