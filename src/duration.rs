@@ -26,6 +26,11 @@ pub fn parse_flag(value: &str) -> Result<Duration, String> {
         .map_err(|problem| format!("{value:?} is not a duration ({problem}): expected {EXPECTED}"))
 }
 
+/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
+pub fn saturating_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,9 +54,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Milliseconds, capped at `u64::MAX` (a duration of centuries must not wrap to a small one).
-pub fn saturating_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
