@@ -197,18 +197,23 @@ impl Canary<'_> {
             let interval = analysis::analyse(&input, self.spec);
             let decision = judge.judge(&interval.verdict);
             let status = match &interval.verdict {
-                Verdict::Pass => StatusOf::Ok,
-                Verdict::Inconclusive { .. } => StatusOf::Warning,
-                Verdict::Fail { .. } => StatusOf::Failed,
+                Verdict::Pass => StepStatus::Ok,
+                Verdict::Inconclusive { .. } => StepStatus::Warning,
+                Verdict::Fail { .. } => StepStatus::Failed,
             };
-            self.note(
+            // A timed event of the interval: a bar of the run's timeline.
+            self.host.events.extend([crate::report::Event {
+                ts: from,
+                scope: self.host.scope.clone(),
+                step: Step::Canary.event().to_string(),
                 status,
-                format!(
+                duration_ms: u64::try_from((to - from).num_milliseconds()).ok(),
+                detail: format!(
                     "step {} ({weight} %): {}",
                     run.reached,
                     interval_text(&interval)
                 ),
-            );
+            }]);
             run.intervals.push(interval);
             run.keep_newest_intervals(REPLY_INTERVALS);
             crate::agent::pause_point(Step::Canary).await;
