@@ -45,9 +45,21 @@ async fn a_deploy_replies_with_the_commands_it_ran_in_order() {
         "{:#?}",
         r.commands
     );
-    assert!(
-        !lines.iter().any(|l| l.starts_with("haproxy> show")),
-        "reads are not commands: {lines:#?}"
+    // Reads are counted, one line per kind and target: the health gate's inspects of the new
+    // container, the drain's and the receipt's `show stat`.
+    let inspect = format!("docker inspect {green} (read x");
+    for read in [inspect.as_str(), "haproxy> show stat (read x"] {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(read))
+            .unwrap_or_else(|| panic!("{read:?} in {lines:#?}"));
+        let count: u64 = line[read.len()..].trim_end_matches(')').parse().unwrap();
+        assert!(count >= 1, "{line}");
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with(&inspect)).count(),
+        1,
+        "one line for every inspect of {green}: {lines:#?}"
     );
     assert!(r.commands.windows(2).all(|w| w[0].ts <= w[1].ts));
 

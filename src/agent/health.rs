@@ -102,7 +102,11 @@ pub async fn gate(
 
 /// `Some(why)` when the container is not running or has restarted since it was created.
 pub async fn not_running(host: &Host, container: &str) -> anyhow::Result<Option<String>> {
-    let inspect = match host.docker.inspect_container(container, None).await {
+    let inspect = host.docker.inspect_container(container, None);
+    let inspect = match host
+        .read(format!("docker inspect {container}"), inspect)
+        .await
+    {
         Ok(i) => i,
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..

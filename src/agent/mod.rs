@@ -169,6 +169,16 @@ impl Host {
         self.events.command(&self.scope, command, work)
     }
 
+    /// Runs one read of the host (a Docker inspect, a listing, a log, a proxy's `show`) and
+    /// counts it in the command log the reply carries: one line per kind of read and target.
+    pub fn read<'a, T: Send + 'a, E: Send + 'a>(
+        &self,
+        read: impl Into<String>,
+        work: impl std::future::Future<Output = Result<T, E>> + Send + 'a,
+    ) -> crate::report::event::CommandFuture<'a, T, E> {
+        self.events.read(&self.scope, read, work)
+    }
+
     /// Creates a container under a fixed name (the names are the state: `<app>-blue`, ...).
     pub async fn create_named(
         &self,
@@ -226,13 +236,21 @@ impl Host {
             ..Default::default()
         };
         let mut stream = self.docker.logs(container, Some(options));
-        let mut out = Vec::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            for line in chunk.to_string().lines() {
-                // Bounded: the reply travels through SSM's 24,000-character stdout.
-                out.push(line.chars().take(300).collect());
+        let read = async {
+            let mut out: Vec<String> = Vec::new();
+            // A log that breaks off keeps what came before.
+            while let Some(Ok(chunk)) = stream.next().await {
+                for line in chunk.to_string().lines() {
+                    // Bounded: the reply travels through SSM's 24,000-character stdout.
+                    out.push(line.chars().take(300).collect());
+                }
             }
-        }
+            Ok::<_, bollard::errors::Error>(out)
+        };
+        let mut out = self
+            .read(format!("docker logs --tail {lines} {container}"), read)
+            .await
+            .unwrap_or_default();
         let skip = out.len().saturating_sub(lines);
         out.split_off(skip)
     }
@@ -320,7 +338,7 @@ pub(crate) fn reply(host: &Host, action: &str, outcome: Outcome, message: String
         before: None,
         apps: vec![],
         events: host.events.snapshot(),
-        commands: in_start_order(host.events.commands()),
+        commands: in_start_order([host.events.commands(), host.events.reads()].concat()),
         commands_left_out: 0,
         log_tail: vec![],
         receipt: None,

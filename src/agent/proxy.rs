@@ -426,14 +426,16 @@ async fn wait_for_socket(host: &Host, app: &str, timeout: Duration) -> anyhow::R
 }
 
 /// Sends one line of runtime API commands and returns the answer. HAProxy answers nothing
-/// to a successful `set server`, so any text back from one is an error.
-/// Reads (`show ...`) are not in the command log: the drain and the receipt poll them.
+/// to a successful `set server`, so any text back from one is an error. Reads (`show ...`,
+/// `get ...`) are counted in the command log, one line per kind: the drain and the receipt
+/// poll them.
 pub async fn runtime(host: &Host, app: &str, command: &str) -> anyhow::Result<String> {
     let ask = ask(host, app, command);
-    if command.starts_with("show ") {
-        return ask.await;
+    let line = format!("haproxy> {command}");
+    if command.starts_with("show ") || command.starts_with("get ") {
+        return host.read(line, ask).await;
     }
-    host.command(format!("haproxy> {command}"), ask).await
+    host.command(line, ask).await
 }
 
 async fn ask(host: &Host, app: &str, command: &str) -> anyhow::Result<String> {
@@ -511,17 +513,19 @@ pub async fn route_to(
         ),
     )
     .await?;
-    // `set server ... addr` answers what it changed, or that nothing changed.
+    accepted(&answer).with_context(|| format!("the proxy refused the switch to {live}"))
+}
+
+/// The answer of a runtime line that changes servers: nothing but the notes `set server
+/// ... addr` gives (what it changed, or that nothing changed); anything else was refused.
+fn accepted(answer: &str) -> anyhow::Result<()> {
     let refused: Vec<&str> = answer
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !is_address_note(l))
         .collect();
     if !refused.is_empty() {
-        bail!(
-            "the proxy refused the switch to {live}: {}",
-            refused.join(" | ")
-        );
+        bail!("{}", refused.join(" | "));
     }
     Ok(())
 }
@@ -558,18 +562,8 @@ pub async fn share(
         ),
     )
     .await?;
-    let refused: Vec<&str> = answer
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !is_address_note(l))
-        .collect();
-    if !refused.is_empty() {
-        bail!(
-            "the proxy refused the weights {new} {weight} / {old} {rest}: {}",
-            refused.join(" | ")
-        );
-    }
-    Ok(())
+    accepted(&answer)
+        .with_context(|| format!("the proxy refused the weights {new} {weight} / {old} {rest}"))
 }
 
 /// What becomes of the color that is not live.

@@ -71,7 +71,11 @@ pub async fn ensure_present(
 
 /// The image as the daemon has it, `None` when it has not.
 async fn local(host: &Host, image: &str) -> anyhow::Result<Option<ImageInspect>> {
-    match host.docker.inspect_image(image).await {
+    let inspect = host.docker.inspect_image(image);
+    match host
+        .read(format!("docker image inspect {image}"), inspect)
+        .await
+    {
         Ok(found) => Ok(Some(found)),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
@@ -81,8 +85,8 @@ async fn local(host: &Host, image: &str) -> anyhow::Result<Option<ImageInspect>>
 }
 
 async fn local_after_pull(host: &Host, image: &str) -> anyhow::Result<ImageInspect> {
-    host.docker
-        .inspect_image(image)
+    let inspect = host.docker.inspect_image(image);
+    host.read(format!("docker image inspect {image}"), inspect)
         .await
         .with_context(|| format!("pulled {image} but cannot inspect it"))
 }

@@ -73,7 +73,13 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
         baseline_from = baseline_from.max(since);
     }
     let windows = [(mark.at, to), (baseline_from, mark.at)];
-    let read = logged(host, app, windows, ended.unwrap_or(during.requests)).await;
+    let expected = ended.unwrap_or(during.requests);
+    let read = host
+        .read(
+            format!("docker logs --follow {}", state::proxy_name(app)),
+            logged(host, app, windows, expected),
+        )
+        .await;
     let (during_times, before) = match read {
         Ok([d, _]) if d.requests == 0 && during.requests > 0 => {
             notes.push(

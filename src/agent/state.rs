@@ -347,12 +347,12 @@ pub async fn read_all(host: &Host, app: Option<&str>) -> anyhow::Result<BTreeMap
     };
     let options = ListContainersOptions {
         all: true,
-        filters: Some(HashMap::from([("label".to_string(), vec![filter])])),
+        filters: Some(HashMap::from([("label".to_string(), vec![filter.clone()])])),
         ..Default::default()
     };
+    let read = format!("docker ps -a --filter label={filter}");
     let containers = host
-        .docker
-        .list_containers(Some(options))
+        .read(read, host.docker.list_containers(Some(options)))
         .await
         .context("cannot list containers (is the Docker daemon reachable?)")?;
     let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();

@@ -110,7 +110,22 @@ pub type Echo = Arc<dyn Fn(&Event) + Send + Sync>;
 pub struct EventLog {
     events: Arc<Mutex<Vec<Event>>>,
     commands: Arc<Mutex<Vec<CommandRun>>>,
+    /// The reads (a Docker inspect, a proxy's `show stat`), counted per target rather than
+    /// recorded one by one: the health gate and the drain poll them every few milliseconds.
+    reads: Arc<Mutex<Vec<ReadTally>>>,
     echo: Option<Echo>,
+}
+
+/// One kind of read on one target, over a command: when the first one started, how many, how
+/// many failed, how long they took in all.
+#[derive(Debug, Clone)]
+struct ReadTally {
+    scope: Scope,
+    read: String,
+    first: DateTime<Utc>,
+    calls: u64,
+    failed: u64,
+    total_ms: u64,
 }
 
 impl fmt::Debug for EventLog {
@@ -132,6 +147,7 @@ impl EventLog {
         EventLog {
             events: Arc::default(),
             commands: Arc::default(),
+            reads: Arc::default(),
             echo: Some(echo),
         }
     }
@@ -226,6 +242,62 @@ impl EventLog {
             });
             result
         })
+    }
+
+    /// Runs `work`, one read (it changes nothing), and counts it under `read`: the reads of
+    /// one kind on one target become one line of the command log ([`EventLog::reads`]).
+    pub fn read<'a, T: Send + 'a, E: Send + 'a>(
+        &self,
+        scope: &Scope,
+        read: impl Into<String>,
+        work: impl std::future::Future<Output = Result<T, E>> + Send + 'a,
+    ) -> CommandFuture<'a, T, E> {
+        let (log, scope, read) = (self.clone(), scope.clone(), read.into());
+        Box::pin(async move {
+            let (ts, started) = (Utc::now(), Instant::now());
+            let result = work.await;
+            let ms = started.elapsed().as_millis() as u64;
+            let mut reads = log.reads.lock().unwrap_or_else(|e| e.into_inner());
+            match reads
+                .iter_mut()
+                .find(|r| r.scope == scope && r.read == read)
+            {
+                Some(r) => {
+                    r.calls += 1;
+                    r.failed += u64::from(result.is_err());
+                    r.total_ms += ms;
+                }
+                None => reads.push(ReadTally {
+                    scope,
+                    read,
+                    first: ts,
+                    calls: 1,
+                    failed: u64::from(result.is_err()),
+                    total_ms: ms,
+                }),
+            }
+            result
+        })
+    }
+
+    /// The reads so far, one line per kind and target: `docker inspect shop-blue (read x14)`,
+    /// at the first one's time, their time in all, failed when one of them failed.
+    pub fn reads(&self) -> Vec<CommandRun> {
+        let reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads
+            .iter()
+            .map(|r| CommandRun {
+                ts: r.first,
+                scope: r.scope.clone(),
+                command: format!("{} (read x{})", r.read, r.calls),
+                exit_code: Some(if r.failed == 0 { 0 } else { 1 }),
+                duration_ms: Some(r.total_ms),
+                detail: match r.failed {
+                    0 => format!("{} reads, {} ms in all", r.calls, r.total_ms),
+                    n => format!("{} reads, {n} failed, {} ms in all", r.calls, r.total_ms),
+                },
+            })
+            .collect()
     }
 
     /// Records a command this process ran, and mirrors it to the tracing log as it ends (on

@@ -379,7 +379,9 @@ impl Run<'_> {
             return Ok(());
         };
         let options = bollard::query_parameters::InspectNetworkOptions::default();
-        match self.host.docker.inspect_network(network, Some(options)).await {
+        let inspect = self.host.docker.inspect_network(network, Some(options));
+        let read = format!("docker network inspect {network}");
+        match self.host.read(read, inspect).await {
             Ok(_) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
                 Err(Stop::failed(format!(
