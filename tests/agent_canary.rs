@@ -350,9 +350,10 @@ async fn the_weights_survive_a_proxy_reload() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A reload closes the old worker's idle keep-alive connections, which races clients
     // reusing them (the engine never reloads the proxy: it uses the runtime API); the
-    // canary itself failed nothing outside the reload's second.
+    // canary itself failed nothing outside the reload's few seconds (its old worker lets go
+    // of each client connection at that connection's next request).
     let tally = load.stop();
-    let reload_window = reloaded_at..reloaded_at + chrono::Duration::seconds(1);
+    let reload_window = reloaded_at..reloaded_at + chrono::Duration::seconds(5);
     let outside: Vec<_> = tally
         .failed_at
         .iter()

@@ -234,7 +234,7 @@ async fn each_container_gets_a_free_port_of_its_own_named_by_its_labels_and_the_
         let name = format!("{}-{}", t.app, live.color);
         let port: u16 = label(&name, "bluegreen.port").parse().unwrap();
         assert!(port >= 32768, "{name} on {port}: a kernel-chosen port");
-        let line = format!("  server {} 127.0.0.1:{port}\n", live.color);
+        let line = format!("  server {} 127.0.0.1:{port} weight 100\n", live.color);
         assert!(t.proxy_config().contains(&line), "{}", t.proxy_config());
         assert!(!seen.contains(&port), "{port} reused: {seen:?}");
         seen.push(port);
@@ -310,7 +310,7 @@ async fn a_live_container_that_is_gone_is_created_again_from_the_state() {
     };
     assert_eq!(
         green_line(&t.proxy_config()),
-        format!("  server green 127.0.0.1:{port}")
+        format!("  server green 127.0.0.1:{port} weight 100")
     );
     let others = |c: &str| {
         c.lines()
