@@ -44,8 +44,14 @@ pub async fn mark(host: &Host, app: &str, logging_since: Option<DateTime<Utc>>) 
     }
 }
 
-/// The receipt of the window from `mark` to now.
-pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
+/// The receipt of the window from `mark` to now; the request log's lines from `follower` when
+/// the deploy followed the log, else read from the Docker log.
+pub async fn take(
+    host: &Host,
+    app: &str,
+    mark: &Mark,
+    follower: Option<&request_log::Follower>,
+) -> Receipt {
     let to = Utc::now();
     let mut notes = Vec::new();
     let end = readings(host, app).await;
@@ -74,12 +80,21 @@ pub async fn take(host: &Host, app: &str, mark: &Mark) -> Receipt {
     }
     let windows = [(mark.at, to), (baseline_from, mark.at)];
     let expected = ended.unwrap_or(during.requests);
-    let read = host
-        .read(
-            format!("docker logs --follow {}", state::proxy_name(app)),
-            logged(host, app, windows, expected),
-        )
-        .await;
+    let bounds = windows.map(|(from, to)| (from.timestamp_millis(), to.timestamp_millis()));
+    let followed = match follower {
+        Some(f) => f.windows(&bounds, expected, LOG_IDLE).await,
+        None => None,
+    };
+    let read = match followed {
+        Some(lines) => tallied(&lines),
+        None => {
+            host.read(
+                format!("docker logs --follow {}", state::proxy_name(app)),
+                logged(host, app, windows, expected),
+            )
+            .await
+        }
+    };
     let (during_times, before) = match read {
         Ok([d, _]) if d.requests == 0 && during.requests > 0 => {
             notes.push(
@@ -267,6 +282,17 @@ async fn logged(
         }
     }
     Ok(tallies.map(|t| t.times()))
+}
+
+/// The times of each window's lines.
+fn tallied(windows: &[Vec<LoggedRequest>]) -> anyhow::Result<[Times; 2]> {
+    let mut out = [Times::default(); 2];
+    for (slot, lines) in out.iter_mut().zip(windows) {
+        let mut tally = Tally::new()?;
+        lines.iter().for_each(|r| tally.add(r));
+        *slot = tally.times();
+    }
+    Ok(out)
 }
 
 /// A window's requests: a count, the failures, and a histogram of active times.

@@ -17,15 +17,14 @@ use super::spec::{CanarySpec, CanaryStep};
 use super::CanaryProgress;
 use crate::agent::protocol::Color;
 use crate::agent::proxy::{self, Ports};
-use crate::agent::request_log::{self, LoggedRequest};
-use crate::agent::state::{self, Marker};
+use crate::agent::request_log::Follower;
+use crate::agent::state::Marker;
 use crate::agent::step::Step;
 use crate::agent::verify::HealthWatch;
 use crate::agent::{http, Host};
 use crate::report::canary::{CanaryEnd, CanaryRun, Verdict};
 use crate::report::StepStatus;
 use chrono::{DateTime, Utc};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often, inside an interval or a pause, the new container's health, the decision file
@@ -48,6 +47,8 @@ pub struct Canary<'a> {
     pub ports: Ports,
     pub probe: http::Probe<'a>,
     pub alarms: AlarmWatch,
+    /// The proxy's request log, followed since the deploy turned it on.
+    pub log: &'a Follower,
 }
 
 /// How the canary ended.
@@ -70,7 +71,6 @@ impl Canary<'_> {
             intervals: vec![],
             intervals_left_out: 0,
         };
-        let log = LogFollow::start(self.host, self.app);
         let mut health = HealthWatch::new(self.new_name, self.port(), self.probe);
         let mut judge = Judge::new(self.spec);
         let started_at = Utc::now();
@@ -83,7 +83,7 @@ impl Canary<'_> {
                     CanaryStep::Weight(w) => {
                         weight = w;
                         self.set_weight(marker, body, w).await?;
-                        self.weight_step(&mut run, &mut judge, &mut health, &log, w, started_at)
+                        self.weight_step(&mut run, &mut judge, &mut health, w, started_at)
                             .await?
                     }
                     CanaryStep::Pause => {
@@ -106,7 +106,6 @@ impl Canary<'_> {
             anyhow::Ok(None)
         }
         .await;
-        log.stop();
         let _ = CanaryProgress::remove(&self.host.app_dir(self.app));
         match result {
             Ok(None) => {
@@ -154,7 +153,6 @@ impl Canary<'_> {
         run: &mut CanaryRun,
         judge: &mut Judge,
         health: &mut HealthWatch<'_>,
-        log: &LogFollow,
         weight: u8,
         started_at: DateTime<Utc>,
     ) -> anyhow::Result<Option<(String, Option<String>)>> {
@@ -180,7 +178,11 @@ impl Canary<'_> {
             }
             let after = proxy::runtime(self.host, self.app, "show stat").await?;
             let to = Utc::now();
-            let (new_times, old_times) = log.times(self.new, from, to);
+            let lines = self
+                .log
+                .between(from.timestamp_millis(), to.timestamp_millis());
+            let new_times = ResponseTimes::of(lines.iter(), self.new.as_str(), from, to);
+            let old_times = ResponseTimes::of(lines.iter(), self.new.other().as_str(), from, to);
             let input = IntervalInput {
                 step: run.reached,
                 weight,
@@ -357,69 +359,4 @@ fn interval_text(i: &crate::report::canary::Interval) -> String {
         ms_text(i.old.avg_ms()),
         i.verdict.text()
     )
-}
-
-/// The proxy's request log, followed for the canary's whole run on a task of its own: the
-/// lines since the canary began, read as they come, so an interval's response times are there
-/// when it ends (less the last few milliseconds Docker has not copied yet: an average over the
-/// interval does not notice).
-struct LogFollow {
-    lines: Arc<Mutex<Vec<LoggedRequest>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl LogFollow {
-    fn start(host: &Host, app: &str) -> LogFollow {
-        use futures_util::StreamExt;
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let kept = lines.clone();
-        let docker = host.docker.clone();
-        let name = state::proxy_name(app);
-        let since = Utc::now();
-        let task = tokio::spawn(async move {
-            let options = bollard::query_parameters::LogsOptions {
-                stdout: true,
-                follow: true,
-                since: i32::try_from(since.timestamp() - 1).unwrap_or(0),
-                ..Default::default()
-            };
-            let mut stream = docker.logs(&name, Some(options));
-            let since_ms = since.timestamp_millis();
-            while let Some(Ok(chunk)) = stream.next().await {
-                let parsed: Vec<LoggedRequest> = chunk
-                    .to_string()
-                    .lines()
-                    .filter_map(request_log::parse)
-                    .filter(|r| r.end_ms >= since_ms)
-                    .collect();
-                if let Ok(mut all) = kept.lock() {
-                    all.extend(parsed);
-                }
-            }
-        });
-        LogFollow { lines, task }
-    }
-
-    /// Both servers' response times of the requests that ended in `[from, to)`; the lines
-    /// before `from` are dropped (intervals only go forward).
-    fn times(
-        &self,
-        new: Color,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> (ResponseTimes, ResponseTimes) {
-        let Ok(mut all) = self.lines.lock() else {
-            return (ResponseTimes::default(), ResponseTimes::default());
-        };
-        let from_ms = from.timestamp_millis();
-        all.retain(|r| r.end_ms >= from_ms);
-        (
-            ResponseTimes::of(all.iter(), new.as_str(), from, to),
-            ResponseTimes::of(all.iter(), new.other().as_str(), from, to),
-        )
-    }
-
-    fn stop(&self) {
-        self.task.abort();
-    }
 }

@@ -52,6 +52,14 @@ impl Run<'_> {
             old.color,
             spec.steps_line()
         ));
+        let started;
+        let log = match &self.follower {
+            Some(f) => f,
+            None => {
+                started = crate::agent::request_log::Follower::start(host, app, chrono::Utc::now());
+                &started
+            }
+        };
         let canary = Canary {
             host,
             app,
@@ -63,6 +71,7 @@ impl Run<'_> {
             ports,
             probe: self.spec.health_probe(),
             alarms,
+            log,
         };
         match canary.run(&marker, body).await {
             Ok(End::Promoted(run)) => {

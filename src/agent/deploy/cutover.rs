@@ -219,7 +219,8 @@ impl Run<'_> {
             return;
         };
         let t = self.timer(Step::Receipt);
-        let mut taken = receipt::take(self.host, &self.spec.app, &mark).await;
+        let follower = self.follower.as_ref();
+        let mut taken = receipt::take(self.host, &self.spec.app, &mark, follower).await;
         taken.held = self
             .open_at_switch
             .map(|open| crate::report::receipt::Held {

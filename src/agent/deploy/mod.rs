@@ -122,6 +122,7 @@ pub async fn deploy(host: &Host, spec: &DeploySpec) -> anyhow::Result<AgentReply
         canary: None,
         receipt: None,
         logging_since: None,
+        follower: None,
     };
     let end = run.steps().await;
     let end = match end {
@@ -184,6 +185,8 @@ struct Run<'a> {
     /// When this deploy turned the proxy's request log on (the receipt's baseline starts
     /// there at the earliest).
     logging_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The proxy's request log, followed from then (the receipt's and the canary's lines).
+    follower: Option<super::request_log::Follower>,
 }
 
 impl Run<'_> {
@@ -238,17 +241,27 @@ impl Run<'_> {
 
     /// The proxy serving the live color logs each request from here to the receipt: the
     /// switch's window and a baseline before it. Off otherwise (see [`proxy::LOG_SWITCH`]);
-    /// a proxy that refuses (started from an older config) logs every request anyway.
+    /// a proxy that refuses (started from an older config) logs every request anyway. The
+    /// log is followed from now on, while the deploy's other steps run
+    /// ([`super::request_log::Follower`]).
     async fn start_request_log(&mut self) {
         let serving =
             self.pair.live().is_some() && self.pair.proxy.as_ref().is_some_and(|p| p.running);
-        if serving
-            && proxy::request_log(self.host, &self.spec.app, true)
-                .await
-                .is_ok()
-        {
-            self.logging_since = Some(chrono::Utc::now());
+        if !serving {
+            return;
         }
+        let since = chrono::Utc::now();
+        if proxy::request_log(self.host, &self.spec.app, true)
+            .await
+            .is_ok()
+        {
+            self.logging_since = Some(since);
+        }
+        self.follower = Some(super::request_log::Follower::start(
+            self.host,
+            &self.spec.app,
+            since,
+        ));
     }
 
     /// Turns the request log off again, once the receipt is taken or the deploy ended without
