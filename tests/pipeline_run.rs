@@ -355,14 +355,26 @@ fn the_release_command_runs_once_before_the_switch_and_its_failure_switches_noth
     assert_eq!(m["release"]["host"], "local");
     let tail = m["release"]["log_tail"].as_array().unwrap();
     assert_eq!(tail.len(), 50, "the last 50 lines");
-    // Its stderr line ends it; Docker copies stdout and stderr apart, so the last two may
-    // swap in the log.
+    // Docker copies stdout and stderr apart and stamps each line as it reads it, so the one
+    // stderr line ("done, exit 0", written last) may land anywhere among them in the log: the
+    // tail ends with the last stdout line, and the whole output, on stderr, holds both.
     assert!(
-        tail.iter()
-            .rev()
-            .take(2)
-            .any(|l| l.as_str().unwrap().contains("done, exit 0")),
+        tail.last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("step 60 of 60")
+            || tail
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("done, exit 0")),
         "{tail:?}"
+    );
+    let whole = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        whole.contains("the release command's output, whole:")
+            && whole.contains("| release v1: step 1 of 60")
+            && whole.contains("| release v1: done, exit 0"),
+        "{whole}"
     );
     let s = summary(ws.path());
     assert!(s.contains("### Release") && s.contains("exited 0"), "{s}");

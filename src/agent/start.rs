@@ -191,7 +191,7 @@ pub async fn wait_exit(
     use futures_util::StreamExt;
     let options = bollard::query_parameters::WaitContainerOptions::default();
     let mut waited = host.docker.wait_container(name, Some(options));
-    let ended = match tokio::time::timeout(timeout, waited.next()).await {
+    match tokio::time::timeout(timeout, waited.next()).await {
         Ok(Some(Ok(status))) => Ok(status.status_code),
         // Docker reports a non-zero exit as an error carrying the code.
         Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Ok(code),
@@ -201,17 +201,8 @@ pub async fn wait_exit(
             "still running after its timeout ({} s): killed",
             timeout.as_secs()
         )),
-    };
-    if ended.is_ok() {
-        // Docker copies a container's output to its log apart from the exit: a line written
-        // just before it (a final "done" on stderr) may reach the log a moment after.
-        tokio::time::sleep(LOG_SETTLE).await;
     }
-    ended
 }
-
-/// How long after a one-shot container's exit its log is read.
-const LOG_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// `NAME=VALUE` per variable, as Docker takes a container's environment.
 fn docker_env(env: &[super::protocol::EnvVar]) -> Vec<String> {

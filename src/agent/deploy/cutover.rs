@@ -251,11 +251,18 @@ impl Run<'_> {
         // The receipt, the state after, and the retire of the prior replaced, at once: none
         // waits for another.
         let (host, app) = (self.host, self.spec.app.clone());
+        // A version that went through was just verified healthy: it is not probed again.
+        let deployed = outcome == Outcome::Deployed;
         let after = async move {
-            match state::read(host, &app).await {
-                Ok(after) => Some(after.to_app_state().await),
-                Err(_) => None,
+            let after = state::read(host, &app).await.ok()?;
+            if !deployed {
+                return Some(after.to_app_state().await);
             }
+            let mut state = after.to_app_state_unprobed().await;
+            if let Some(live) = state.live.as_mut() {
+                live.health = crate::agent::protocol::Health::Healthy;
+            }
+            Some(state)
         };
         let set_aside = matches!(self.prior, super::Prior::Aside { .. });
         let color = self.pair.idle_color();
