@@ -462,3 +462,52 @@ async fn killed_during_the_pre_switch_command() {
         t.containers()
     );
 }
+
+/// Killed in the middle of a canary (after its first interval, the new version at 50 %): the
+/// next command's recovery reverts it like any unverified switch, every request goes to the
+/// old version again, the canary's files are gone, the rollback target stays; a deploy then
+/// goes through.
+#[tokio::test]
+async fn killed_during_a_canary_step() {
+    let t = TestApp::new();
+    assert_eq!(t.deploy(t.spec("v1")).await.outcome, Outcome::Deployed);
+    assert_eq!(t.deploy(t.spec("v2")).await.outcome, Outcome::Deployed);
+    let canary = [
+        "--strategy",
+        "canary",
+        "--canary-steps",
+        "50,100",
+        "--canary-interval",
+        "1s",
+        "--canary-min-requests",
+        "1",
+    ];
+    let child = t
+        .cli()
+        .env("BLUEGREEN_FAULT_PAUSE_AFTER", "canary")
+        .args(t.deploy_args("v3"))
+        .args(canary)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    kill_when_paused(child, "canary").await;
+    let app_dir = t.state_dir.join("apps").join(&t.app);
+    assert!(app_dir.join("canary.json").exists(), "killed mid-canary");
+    let out = run_ok(
+        t.cli()
+            .args(["recover", "--target", "local", "--app", &t.app]),
+        "recover after a killed canary",
+    );
+    assert!(out.contains("the interrupted canary of"), "{out}");
+    assert!(!app_dir.join("canary.json").exists());
+    assert_converged(&t, "v2", Some("v1"), "killed during a canary step").await;
+    let again = t.cli().args(t.deploy_args("v3")).output().unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert_converged(&t, "v3", Some("v2"), "a deploy after the killed canary").await;
+}

@@ -183,7 +183,11 @@ fn bad_names_ports_and_refs_are_rejected_before_any_docker_call() {
     let cases: &[(&str, &str, &str)] = &[
         ("--app", "Bad;Name", "--app \"Bad;Name\""),
         ("--image", "app:$(id)", "--image \"app:$(id)\""),
-        ("--public-port", "65535", "--public-port 65535"),
+        (
+            "--public-port",
+            "0",
+            "\"0\" is not a port: expected a number from 1 to 65535",
+        ),
         ("--health-path", "health", "--health-path \"health\""),
     ];
     for (flag, value, expected) in cases {

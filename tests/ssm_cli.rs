@@ -344,7 +344,7 @@ async fn bad_deploy_values_fail_with_exit_2_before_any_aws_call() {
         (&["--app", "Bad!"], "--app"),
         (&["--health-path", "health"], "--health-path"),
         (&["--env-from-ssm", "bad path"], "--env-from-ssm"),
-        (&["--public-port", "65535"], "--public-port"),
+        (&["--public-port", "0"], "--public-port"),
         (
             &["--public-port", "70000"],
             "expected a number from 1 to 65535",

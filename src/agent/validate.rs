@@ -83,13 +83,14 @@ pub fn health_path(path: &str) -> Result<(), UsageError> {
     }
 }
 
-/// `--public-port`: the colors listen on the two ports above it, so it must leave room.
+/// `--public-port`: any port but 0 (the colors take free ports of their own, wherever the
+/// public one is).
 pub fn public_port(port: u16) -> Result<(), UsageError> {
-    if (1..=65533).contains(&port) {
+    if port >= 1 {
         Ok(())
     } else {
         Err(UsageError(format!(
-            "--public-port {port}: expected 1-65533 (the colors listen on the next two ports)"
+            "--public-port {port}: expected a port from 1 to 65535"
         )))
     }
 }
@@ -586,7 +587,10 @@ mod tests {
 
     #[test]
     fn ports_paths_and_env() {
-        assert!(public_port(65534).is_err());
+        assert!(
+            public_port(65535).is_ok(),
+            "the colors no longer sit above it"
+        );
         assert!(public_port(0).is_err());
         assert!(container_port(0).is_err());
         for good in [

@@ -449,7 +449,7 @@ mod tests {
                 |i| i.proxy_lines = Some(format!("timeout server {}", "9".repeat(600))),
                 "proxy-lines",
             ),
-            (|i| i.public_port = Some("65535".into()), "public-port"),
+            (|i| i.public_port = Some("0".into()), "public-port"),
             (|i| i.health_timeout = Some("0s".into()), "health-timeout"),
             (|i| i.env_from_ssm = Some("bad path".into()), "env-from-ssm"),
             (|i| i.image = Some("Bad Image!".into()), "image"),
