@@ -16,7 +16,7 @@ use crate::fleet::TargetArgs;
 use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
 use crate::gha::RunnerEnv;
 use crate::output::OutputFormat;
-use crate::report::markdown::host_table;
+use crate::report::markdown::hosts_or_none;
 use crate::report::HostRecord;
 use anyhow::Context as _;
 use clap::{Args, Command, Parser};
@@ -208,12 +208,7 @@ fn summary(app: &str, what: &str, exit: ExitCode, done: &Done) -> String {
     if let Some(c) = done.hosts.iter().find_map(|h| h.canary.as_ref()) {
         let _ = writeln!(md, "The canary: {}\n", c.line());
     }
-    if done.hosts.is_empty() {
-        let none = HostRecord::without_reply("-", "no host answered", "see the step log");
-        md.push_str(&host_table(&[none]));
-    } else {
-        md.push_str(&host_table(&done.hosts));
-    }
+    md.push_str(&hosts_or_none(&done.hosts));
     md
 }
 

@@ -12,9 +12,9 @@ use crate::gha::inputs::{parse_with_flags, FlagInput, InputError};
 use crate::gha::RunnerEnv;
 use crate::output::OutputFormat;
 use crate::report::hosts::fleet_color;
-use crate::report::markdown::host_table;
+use crate::report::markdown::hosts_or_none;
+use crate::report::FleetColor;
 use crate::report::RunStatus;
-use crate::report::{FleetColor, HostRecord};
 use anyhow::Context as _;
 use clap::{Args, Command, Parser};
 use std::fmt::Write as _;
@@ -181,12 +181,7 @@ fn summary(app: &str, done: &Done) -> String {
     if !live.is_empty() {
         let _ = writeln!(md, "Live color after the rollback: **{live}**\n");
     }
-    if done.hosts.is_empty() {
-        let none = HostRecord::without_reply("-", "no host answered", "see the step log");
-        md.push_str(&host_table(&[none]));
-    } else {
-        md.push_str(&host_table(&done.hosts));
-    }
+    md.push_str(&hosts_or_none(&done.hosts));
     md
 }
 
@@ -194,6 +189,7 @@ fn summary(app: &str, done: &Done) -> String {
 mod tests {
     use super::*;
     use crate::agent::Color;
+    use crate::report::HostRecord;
     use std::collections::HashMap;
 
     fn inputs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -471,6 +471,16 @@ fn color_or_dash(c: Option<crate::agent::protocol::Color>) -> String {
     c.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
 }
 
+/// [`host_table`] of a sub-action's hosts, or one row saying no host answered.
+pub fn hosts_or_none(hosts: &[HostRecord]) -> String {
+    if hosts.is_empty() {
+        let none = HostRecord::without_reply("-", "no host answered", "see the step log");
+        host_table(&[none])
+    } else {
+        host_table(hosts)
+    }
+}
+
 /// One row per host: host, outcome, the color live after the command, message.
 pub fn host_table(hosts: &[HostRecord]) -> String {
     let rows = hosts.iter().map(|h| {
